@@ -1,0 +1,52 @@
+# The two set-up commands from README.md: `make demo` and `make test`.
+# Each creates .venv, installs the package and, when missing, the Debian
+# packages that provide prometheus/promtool and alertmanager/amtool.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint tools venv generate check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+tools:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
+	   || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
+	  echo "installing Debian packages prometheus prometheus-alertmanager"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check agent exporters tests benchmarks
+	$(BIN)/ruff format --check agent exporters tests benchmarks
+	$(BIN)/mypy
+
+generate: venv
+	$(BIN)/opslens generate
+
+check: venv tools
+	$(BIN)/opslens generate --check
+	$(BIN)/opslens check
+
+test: venv tools lint check
+	$(BIN)/pytest -q
+
+demo: venv tools
+	$(BIN)/opslens up --demo
+
+bench: venv tools
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .opslens .pytest_cache .mypy_cache .ruff_cache

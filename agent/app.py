@@ -1,0 +1,114 @@
+"""The agent's aiohttp application: `/metrics`, health, status page, exporter routes."""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from agent import __version__
+from agent.exporters_table import WEB_ROUTES, build_exporter, resolve
+from agent.runtime import Runtime
+from agent.settings import Settings
+from agent.web.keys import RUNTIME, SETTINGS
+
+log = logging.getLogger("opslens.agent")
+
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the agent: exporters from the config, their poll loops, the routes."""
+    config = settings.config
+    app = web.Application(client_max_size=config.agent.max_body_bytes)
+    ctx = settings.context()
+    exporters = [build_exporter(name, config, ctx) for name in settings.exporters]
+    app[SETTINGS] = settings
+    app[RUNTIME] = Runtime(exporters, clock=settings.clock)
+    app.cleanup_ctx.append(_runtime_ctx)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", ready)
+    app.router.add_get("/", status_page)
+    for exporter in exporters:
+        if exporter.name in WEB_ROUTES:
+            resolve(WEB_ROUTES[exporter.name])(app, exporter)
+    return app
+
+
+async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    await runtime.start()
+    yield
+    await runtime.stop()
+
+
+def _authorized(request: web.Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    token = settings.context().secret(settings.config.agent.metrics_token_env)
+    if not _authorized(request, token):
+        return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+    openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
+    compress = "gzip" in request.headers.get("Accept-Encoding", "")
+    body = request.app[RUNTIME].endpoint.body(openmetrics, compress)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = OPENMETRICS_TYPE if openmetrics else TEXT_TYPE
+    if compress:
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response
+
+
+async def healthy(request: web.Request) -> web.Response:
+    return web.Response(text="OpsLens agent is healthy.\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if runtime.ready:
+        return web.Response(text="OpsLens agent is ready.\n")
+    waiting = [f"{s.exporter}/{s.name}" for s in runtime.states() if not s.settled]
+    return web.Response(status=503, text=f"waiting for first poll of: {', '.join(waiting)}\n")
+
+
+def _ago(then: float | None, now: float) -> str:
+    return "never" if then is None else f"{now - then:.0f}s ago"
+
+
+async def status_page(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    settings = request.app[SETTINGS]
+    now = time.time()
+    rows = "".join(
+        "<tr><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td></tr>".format(
+            html.escape(s.exporter),
+            html.escape(s.name),
+            "up" if s.up else "down",
+            "up" if s.up else ("pending" if not s.polls else "down"),
+            _ago(s.last_success, now),
+            html.escape(s.last_error or ""),
+        )
+        for s in runtime.states()
+    )
+    exporters = ", ".join(e.name for e in runtime.exporters) or "none"
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>OpsLens agent</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 12px;text-align:left}}
+.up{{color:#1a7f37}}.down{{color:#cf222e}}</style></head><body>
+<h1>OpsLens agent {html.escape(__version__)}</h1>
+<p>Project <b>{html.escape(settings.config.project)}</b>; exporters: {html.escape(exporters)}.
+<a href="/metrics">/metrics</a> · <a href="/-/ready">/-/ready</a></p>
+<table><tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th></tr>
+{rows}</table></body></html>"""
+    return web.Response(text=page, content_type="text/html")

@@ -1,0 +1,87 @@
+"""The metric catalogue of DESIGN §6: every family an OpsLens exporter exposes.
+
+Dashboards and rules may only use these names (or recording rules), and a test keeps
+this list, the docs and what the collectors expose in agreement.
+"""
+
+from __future__ import annotations
+
+SELF = (
+    "opslens_source_up",
+    "opslens_source_last_success_timestamp_seconds",
+    "opslens_source_poll_duration_seconds",
+    "opslens_source_errors_total",
+    "opslens_build_info",
+)
+
+COST = (
+    "cloudcost_daily",
+    "cloudcost_month_to_date",
+    "cloudcost_forecast_month_end",
+    "cloudcost_budget_limit",
+    "cloudcost_budget_spent",
+    "cloudcost_budget_forecast",
+    "cloudcost_anomaly_score",
+    "cloudcost_data_timestamp_seconds",
+    "cloudcost_folded_series",
+    "opslens_paid_api_requests_total",
+    "opslens_paid_api_cost_usd_total",
+)
+
+DORA = (
+    "dora_deployments_total",
+    "dora_failed_deployments_total",
+    "dora_change_failures_total",
+    "dora_rework_deployments_total",
+    "dora_incidents_total",
+    "dora_lead_time_seconds",
+    "dora_time_to_restore_seconds",
+    "dora_incidents_open",
+    "dora_last_deployment_timestamp_seconds",
+    "dora_deployment_frequency_per_day",
+    "dora_lead_time_median_seconds",
+    "dora_change_failure_ratio",
+    "dora_time_to_restore_median_seconds",
+    "dora_rework_ratio",
+    "dora_performance_level",
+)
+
+APP = (
+    "http_requests_total",
+    "http_request_duration_seconds",
+    "http_requests_in_flight",
+    "cache_hits_total",
+    "cache_misses_total",
+    "circuit_breaker_state",
+    "ai_tokens_total",
+    "ai_cost_usd_total",
+    "host_cpu_utilization_ratio",
+    "host_memory_used_bytes",
+    "host_memory_total_bytes",
+    "host_disk_used_bytes",
+    "host_network_received_bytes_total",
+    "host_network_sent_bytes_total",
+    "host_process_cpu_seconds_total",
+    "host_process_resident_memory_bytes",
+    "host_process_count",
+    "probe_success",
+    "probe_duration_seconds",
+    "probe_http_status_code",
+    "probe_ssl_earliest_cert_expiry",
+    "host_disk_total_bytes",
+)
+
+# Series every Prometheus scrape adds on its own.
+SCRAPE = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "ALERTS_FOR_STATE")
+
+ALL = SELF + COST + DORA + APP
+
+HISTOGRAMS = ("http_request_duration_seconds", "dora_lead_time_seconds", "dora_time_to_restore_seconds")
+
+
+def series_names() -> frozenset[str]:
+    """Every series name a query may use: families plus histogram/counter suffixes."""
+    names = set(ALL) | set(SCRAPE)
+    for h in HISTOGRAMS:
+        names |= {f"{h}_bucket", f"{h}_sum", f"{h}_count"}
+    return frozenset(names)

@@ -1,0 +1,10 @@
+"""Placeholder until the compose renderer lands (foundation issue, in progress)."""
+
+from agent.config import Config
+
+from .artefact import Artefact
+from .hosts import Hosts
+
+
+def render(config: Config, hosts: Hosts) -> list[Artefact]:
+    return []

@@ -1,0 +1,26 @@
+"""Where the stack's parts listen: service names under compose, loopback natively."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hosts:
+    agent: str = "agent:10470"
+    prometheus: str = "localhost:9090"
+    alertmanager: str = "alertmanager:9093"
+    grafana: str = "grafana:3000"
+
+
+COMPOSE = Hosts()
+
+
+def native(agent_listen: str) -> Hosts:
+    """Loopback addresses used by `opslens up` (DESIGN §3)."""
+    return Hosts(
+        agent=agent_listen,
+        prometheus="127.0.0.1:9090",
+        alertmanager="127.0.0.1:9093",
+        grafana="127.0.0.1:3000",
+    )

@@ -1,0 +1,1 @@
+"""Thin aiohttp adapters: routes that hand requests to exporter cores."""

@@ -1,0 +1,83 @@
+"""The contract between the agent and an exporter (cost, dora, app).
+
+An exporter owns sources that the agent polls in the background and collectors that
+build metric families from immutable snapshots. Nothing here imports aiohttp's web
+layer or the agent: exporters stay usable and testable on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from prometheus_client.registry import Collector
+
+Clock = Callable[[], float]
+
+
+class SourceError(Exception):
+    """An upstream failure with a bounded `reason` label (throttled, timeout, auth, ...)."""
+
+    def __init__(self, reason: str, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Something polled in the background; `poll` refreshes its snapshot or raises."""
+
+    exporter: str
+    name: str
+
+    @property
+    def interval(self) -> float: ...
+
+    async def poll(self) -> None: ...
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """One exporter: its sources, its collectors, and a generation counter.
+
+    `generation()` must change whenever `collect()` output may have changed, so the agent
+    renders the exposition once per change instead of once per scrape.
+    """
+
+    name: str
+
+    @property
+    def sources(self) -> Sequence[Source]: ...
+
+    def collectors(self) -> Iterable[Collector]: ...
+
+    def generation(self) -> int: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every exporter gets from the agent: where to keep state, time, secrets."""
+
+    data_dir: Path
+    clock: Clock = time.time
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    demo: bool = False
+
+    def secret(self, env_name: str | None) -> str | None:
+        """Read a secret from the named variable, or from the file in `<NAME>_FILE`."""
+        if not env_name:
+            return None
+        if value := self.env.get(env_name):
+            return value
+        if path := self.env.get(f"{env_name}_FILE"):
+            return Path(path).read_text(encoding="utf-8").strip()
+        return None
