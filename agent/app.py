@@ -6,7 +6,7 @@ import hmac
 import html
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
@@ -15,6 +15,7 @@ from agent.exporters_table import WEB_ROUTES, build_exporter, resolve
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.web.keys import RUNTIME, SETTINGS
+from exporters.base import Exporter
 
 log = logging.getLogger("opslens.agent")
 
@@ -22,12 +23,13 @@ TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the agent: exporters from the config, their poll loops, the routes."""
+def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) -> web.Application:
+    """Build the agent: exporters from the config (or given), poll loops, routes."""
     config = settings.config
     app = web.Application(client_max_size=config.agent.max_body_bytes)
-    ctx = settings.context()
-    exporters = [build_exporter(name, config, ctx) for name in settings.exporters]
+    if exporters is None:
+        ctx = settings.context()
+        exporters = [build_exporter(name, config, ctx) for name in settings.exporters]
     app[SETTINGS] = settings
     app[RUNTIME] = Runtime(exporters, clock=settings.clock)
     app.cleanup_ctx.append(_runtime_ctx)
@@ -109,6 +111,7 @@ async def status_page(request: web.Request) -> web.Response:
 <h1>OpsLens agent {html.escape(__version__)}</h1>
 <p>Project <b>{html.escape(settings.config.project)}</b>; exporters: {html.escape(exporters)}.
 <a href="/metrics">/metrics</a> · <a href="/-/ready">/-/ready</a></p>
-<table><tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th></tr>
+<table>
+<tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th></tr>
 {rows}</table></body></html>"""
     return web.Response(text=page, content_type="text/html")

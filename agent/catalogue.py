@@ -26,6 +26,8 @@ COST = (
     "cloudcost_folded_series",
     "opslens_paid_api_requests_total",
     "opslens_paid_api_cost_usd_total",
+    "opslens_paid_api_daily_cap",
+    "opslens_paid_api_cap_reached",
 )
 
 DORA = (
@@ -76,7 +78,11 @@ SCRAPE = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "
 
 ALL = SELF + COST + DORA + APP
 
-HISTOGRAMS = ("http_request_duration_seconds", "dora_lead_time_seconds", "dora_time_to_restore_seconds")
+HISTOGRAMS = (
+    "http_request_duration_seconds",
+    "dora_lead_time_seconds",
+    "dora_time_to_restore_seconds",
+)
 
 
 def series_names() -> frozenset[str]:

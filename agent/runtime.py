@@ -121,7 +121,9 @@ class SelfCollector:
     def collect(self) -> Iterator[Metric]:
         labels = ["exporter", "source"]
         up = GaugeMetricFamily(
-            "opslens_source_up", "1 if the last poll of the source succeeded (opslens agent).", labels=labels
+            "opslens_source_up",
+            "1 if the last poll of the source succeeded (opslens agent).",
+            labels=labels,
         )
         last = GaugeMetricFamily(
             "opslens_source_last_success_timestamp_seconds",

@@ -43,7 +43,11 @@ async def serve(settings: Settings, listen: str) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host.strip("[]"), int(port))
     await site.start()
-    log.info("opslens agent listening on http://%s/ (exporters: %s)", listen, ", ".join(settings.exporters))
+    log.info(
+        "opslens agent listening on http://%s/ (exporters: %s)",
+        listen,
+        ", ".join(settings.exporters),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,17 +1,345 @@
-"""`opslens up`: placeholder until the native stack lands (foundation issue)."""
+"""`opslens up [--demo]`: the native stack on loopback, no Docker.
+
+Generates into the data dir with loopback addresses, then runs the agent, Prometheus,
+Alertmanager (and Grafana when installed) as child processes with logs under the data
+dir, prints the URLs, and stops everything on Ctrl-C or SIGTERM.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
-from .common import add_config_arg
+import yaml
+
+from agent.config import Config, ConfigError, parse
+from agent.generate import render_all, write
+from agent.generate.hosts import Hosts, native
+
+from .common import EXIT_INVALID, add_config_arg, load_or_report
+
+EXIT_MISSING = 3
+DEMO_APP_LISTEN = "127.0.0.1:10480"
+INSTALL_HINT = (
+    "install the Debian packages: sudo apt-get install prometheus prometheus-alertmanager "
+    "(or run `make demo`, which does it for you)"
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("up", help="run agent, Prometheus, Alertmanager (and Grafana) locally")
     add_config_arg(p)
-    p.add_argument("--demo", action="store_true", help="use built-in demo data")
+    p.add_argument("--demo", action="store_true", help="use built-in demo data, no credentials")
+    p.add_argument("--data-dir", type=Path, help="state folder (default: agent.data_dir)")
+    p.add_argument(
+        "--for", dest="duration", type=float, default=None, help=argparse.SUPPRESS
+    )  # seconds; lets tests and CI run the stack for a bounded time
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    url: str
+    ready_path: str
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def find_binary(*names: str) -> str | None:
+    for name in names:
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def port_in_use(hostport: str) -> bool:
+    host, _, port = hostport.rpartition(":")
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host.strip("[]"), int(port))) == 0
+
+
+def demo_config_text(data_dir: Path, repo: Path) -> str:
+    template = resources.files("agent.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
+    return template.replace("{{data_dir}}", str(data_dir)).replace("{{repo}}", str(repo))
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(value, encoding="utf-8")
+        path.chmod(0o600)
+
+
+def prepare_demo(data_dir: Path, repo: Path) -> tuple[Path, dict[str, str]]:
+    """Write demo billing data, secrets and config; return the config and agent env."""
+    from exporters.cost.demo import write_demo_focus
+
+    write_demo_focus(data_dir / "demo" / "focus", dt.datetime.now(dt.UTC).date())
+    token_file = data_dir / "secrets" / "alertmanager_token"
+    _write_secret(token_file, secrets.token_hex(16))
+    config_path = data_dir / "demo" / "opslens.yaml"
+    config_path.write_text(demo_config_text(data_dir, repo), encoding="utf-8")
+    env = {"OPSLENS_ALERTMANAGER_TOKEN_FILE": str(token_file)}
+    return config_path, env
+
+
+def grafana_child(binary: str, gen: Path, data_dir: Path, hosts: Hosts) -> Child:
+    """Grafana with provisioning pointed at the generated files (paths rewritten locally)."""
+    prov = data_dir / "grafana" / "provisioning"
+    shutil.rmtree(prov, ignore_errors=True)
+    shutil.copytree(gen / "grafana" / "provisioning", prov)
+    for path in (prov / "dashboards").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text())
+        for provider in doc.get("providers", []):
+            provider.setdefault("options", {})["path"] = str(gen / "grafana" / "dashboards")
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    home = next(
+        (p for p in ("/usr/share/grafana", "/usr/local/share/grafana") if Path(p).exists()), None
+    )
+    host, _, port = hosts.grafana.rpartition(":")
+    env = {
+        "GF_PATHS_PROVISIONING": str(prov),
+        "GF_PATHS_DATA": str(data_dir / "grafana" / "data"),
+        "GF_PATHS_LOGS": str(data_dir / "logs"),
+        "GF_SERVER_HTTP_ADDR": host,
+        "GF_SERVER_HTTP_PORT": port,
+        "GF_AUTH_ANONYMOUS_ENABLED": "true",
+        "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+        # Local-only stack: a random admin password, printed once, never the default.
+        "GF_SECURITY_ADMIN_PASSWORD": secrets.token_urlsafe(12),
+    }
+    argv = [binary, "server"] if binary.endswith("/grafana") else [binary]
+    if home:
+        argv.append(f"--homepath={home}")
+    return Child(
+        "grafana",
+        argv,
+        f"http://{hosts.grafana}",
+        "/api/health",
+        data_dir / "logs" / "grafana.log",
+        env,
+    )
+
+
+def plan(
+    config: Config, config_path: Path, data_dir: Path, hosts: Hosts, agent_env: dict[str, str]
+) -> tuple[list[Child], list[str]]:
+    """The children to start, and the binaries that are missing."""
+    gen = data_dir / "generated"
+    logs = data_dir / "logs"
+    prometheus = find_binary("prometheus")
+    alertmanager = find_binary("prometheus-alertmanager", "alertmanager")
+    missing = [n for n, b in (("prometheus", prometheus), ("alertmanager", alertmanager)) if not b]
+    children = [
+        Child(
+            "agent",
+            [
+                sys.executable,
+                "-m",
+                "agent",
+                "run",
+                "all",
+                "-c",
+                str(config_path),
+                "--listen",
+                hosts.agent,
+                "--data-dir",
+                str(data_dir),
+            ],
+            f"http://{hosts.agent}",
+            "/-/healthy",
+            logs / "agent.log",
+            agent_env,
+        )
+    ]
+    if prometheus:
+        children.append(
+            Child(
+                "prometheus",
+                [
+                    prometheus,
+                    f"--config.file={gen / 'compose' / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={data_dir / 'prometheus'}",
+                    f"--storage.tsdb.retention.time={config.prometheus.retention.prom()}",
+                    f"--web.listen-address={hosts.prometheus}",
+                    "--web.enable-lifecycle",
+                ],
+                f"http://{hosts.prometheus}",
+                "/-/ready",
+                logs / "prometheus.log",
+            )
+        )
+    if alertmanager:
+        children.append(
+            Child(
+                "alertmanager",
+                [
+                    alertmanager,
+                    f"--config.file={gen / 'alertmanager' / 'alertmanager.yml'}",
+                    f"--storage.path={data_dir / 'alertmanager'}",
+                    f"--web.listen-address={hosts.alertmanager}",
+                    "--cluster.listen-address=",
+                ],
+                f"http://{hosts.alertmanager}",
+                "/-/ready",
+                logs / "alertmanager.log",
+            )
+        )
+    grafana = find_binary("grafana", "grafana-server")
+    if grafana:
+        children.append(grafana_child(grafana, gen, data_dir, hosts))
+    return children, missing
+
+
+def wait_ready(child: Child, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert child.proc is not None
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; see {child.log}")
+        try:
+            with urllib.request.urlopen(child.url + child.ready_path, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{child.name} not ready after {timeout:.0f}s; see {child.log}")
+
+
+@contextlib.contextmanager
+def running(children: list[Child]) -> Iterator[None]:
+    """Start children in order, each ready before the next; stop all in reverse."""
+    try:
+        for child in children:
+            child.log.parent.mkdir(parents=True, exist_ok=True)
+            with child.log.open("ab") as out:
+                child.proc = subprocess.Popen(
+                    child.argv,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **child.env},
+                    start_new_session=True,  # Ctrl-C reaches us only; we stop them in order
+                )
+            wait_ready(child)
+        yield
+    finally:
+        for child in reversed(children):
+            if child.proc and child.proc.poll() is None:
+                child.proc.terminate()
+        for child in reversed(children):
+            if child.proc:
+                try:
+                    child.proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.proc.kill()
+                    child.proc.wait()
+
+
+def post_demo_events(agent: str) -> int:
+    """Send the demo DORA history through the real ingest API; return how many."""
+    from exporters.dora.demo import demo_events
+
+    events = demo_events(dt.datetime.now(dt.UTC))
+    request = urllib.request.Request(
+        f"http://{agent}/api/v1/events",
+        data=json.dumps(events).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        response.read()
+    return len(events)
 
 
 def run(args: argparse.Namespace) -> int:
-    return 3
+    repo = Path.cwd()
+    if args.demo:
+        data_dir = (args.data_dir or Path(".opslens-demo")).resolve()
+        config_path, agent_env = prepare_demo(data_dir, repo)
+        try:
+            config = parse(config_path.read_text(encoding="utf-8"), str(config_path))
+        except ConfigError as exc:  # a broken built-in demo is a bug: say so plainly
+            print(exc, file=sys.stderr)
+            return EXIT_INVALID
+    else:
+        loaded = load_or_report(args.config)
+        if loaded is None:
+            return EXIT_INVALID
+        config, config_path, agent_env = loaded, args.config.resolve(), {}
+        data_dir = (args.data_dir or (config_path.parent / config.agent.data_dir)).resolve()
+    hosts = native(config.agent.listen)
+    children, missing = plan(config, config_path, data_dir, hosts, agent_env)
+    if missing:
+        print(f"opslens up: {', '.join(missing)} not found; {INSTALL_HINT}", file=sys.stderr)
+        return EXIT_MISSING
+    taken = [c for c in children if port_in_use(c.url.removeprefix("http://"))]
+    if taken:
+        for child in taken:
+            print(
+                f"opslens up: {child.url.removeprefix('http://')} is already in use "
+                f"(needed by {child.name}); stop what listens there first",
+                file=sys.stderr,
+            )
+        return 1
+    write(render_all(config, hosts), data_dir / "generated")
+    if args.demo:
+        children.append(
+            Child(
+                "demo-app",
+                [sys.executable, "-m", "exporters.app.demo", "--listen", DEMO_APP_LISTEN],
+                f"http://{DEMO_APP_LISTEN}",
+                "/healthz",
+                data_dir / "logs" / "demo-app.log",
+            )
+        )
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        with running(children):
+            if args.demo:
+                count = post_demo_events(hosts.agent)
+                print(f"demo: sent {count} DORA events; billing and traffic are being generated")
+            print("OpsLens is up:")
+            for child in children:
+                print(f"  {child.name:<13} {child.url}/   (log: {child.log})")
+            grafana = next((c for c in children if c.name == "grafana"), None)
+            if grafana:
+                print(f"  grafana admin password: {grafana.env['GF_SECURITY_ADMIN_PASSWORD']}")
+            print("Press Ctrl-C to stop.")
+            deadline = time.monotonic() + args.duration if args.duration else None
+            while not stop["now"] and (deadline is None or time.monotonic() < deadline):
+                dead = [c for c in children if c.proc and c.proc.poll() is not None]
+                if dead:
+                    print(f"opslens up: {dead[0].name} exited; see {dead[0].log}", file=sys.stderr)
+                    return 1
+                time.sleep(0.5)
+    except RuntimeError as exc:
+        print(f"opslens up: {exc}", file=sys.stderr)
+        return 1
+    print("stopped")
+    return 0

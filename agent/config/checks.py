@@ -82,10 +82,12 @@ def _app(config: Config) -> Iterator[Issue]:
 
 def _notify(config: Config) -> Iterator[Issue]:
     notify = config.notify
-    for severity in SEVERITIES:
+    for severity in SEVERITIES if notify.receivers else ():
         if not notify.escalation.get(severity):
             yield ("notify", "escalation"), f"severity {severity!r} has no receivers"
-    chains: list[tuple[Path, dict[Any, list[str]]]] = [(("notify", "escalation"), notify.escalation)]
+    chains: list[tuple[Path, dict[Any, list[str]]]] = [
+        (("notify", "escalation"), notify.escalation)
+    ]
     chains += [
         (("notify", "teams", team, "escalation"), t.escalation) for team, t in notify.teams.items()
     ]

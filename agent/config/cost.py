@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Annotated, Literal
 
@@ -13,6 +14,13 @@ from .types import Duration, LabelName, Name, Severity
 _GROUP_BY = re.compile(r"^(SERVICE|LINKED_ACCOUNT|REGION|TAG:[\w.:/=+@-]+)$")
 
 
+CostType = Literal["UnblendedCost", "AmortizedCost"]
+
+
+def _cost_types() -> list[CostType]:
+    return ["UnblendedCost", "AmortizedCost"]
+
+
 class AwsCostExplorerSource(Strict):
     type: Literal["aws_cost_explorer"]
     name: Name
@@ -21,9 +29,7 @@ class AwsCostExplorerSource(Strict):
     role_arn: str | None = Field(default=None, pattern=r"^arn:aws[\w-]*:iam::\d{12}:role/.+$")
     endpoint_url: str | None = None
     group_by: list[str] = Field(default_factory=lambda: ["SERVICE", "LINKED_ACCOUNT"])
-    cost_types: list[Literal["UnblendedCost", "AmortizedCost"]] = Field(
-        default_factory=lambda: ["UnblendedCost", "AmortizedCost"], min_length=1
-    )
+    cost_types: list[CostType] = Field(default_factory=_cost_types, min_length=1)
     lookback_days: int = Field(default=35, ge=2, le=365)
     # Re-fetch this many trailing days each poll: Cost Explorer revises recent figures.
     refresh_days: int = Field(default=3, ge=1, le=30)
@@ -86,7 +92,7 @@ class Budget(Strict):
         for t in value:
             if not 0 < t <= 2:
                 raise ValueError(f"threshold {t} must be in (0, 2]")
-        if any(b <= a for a, b in zip(value, value[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(value)):
             raise ValueError("thresholds must be strictly ascending")
         return value
 

@@ -82,9 +82,9 @@ def _data_loc(loc: Loc, data: Any) -> Loc:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node:
-            if node.get("type") == part or part.startswith(("function-", "tagged-union")):
-                continue
+        is_tag = isinstance(node, dict) and isinstance(part, str) and part not in node
+        if is_tag and (node.get("type") == part or str(part).startswith("function-")):
+            continue
         out.append(part)
         if isinstance(node, dict):
             node = node.get(part)

@@ -210,7 +210,16 @@ class Config(Strict):
     slos: list[Slo] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
-    dashboards: list[Dashboard] = Field(default_factory=lambda: list(DASHBOARDS))
+    dashboards: list[Dashboard] = Field(
+        default_factory=lambda: [
+            "executive",
+            "cost",
+            "dora",
+            "application",
+            "infrastructure",
+            "alerts",
+        ]
+    )
     prometheus: PrometheusConfig = PrometheusConfig()
     deploy: DeployConfig = DeployConfig()
 

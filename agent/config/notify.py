@@ -2,43 +2,77 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator, model_validator
 
 from .base import Strict
 from .types import SEVERITIES, Duration, LabelName, Name, Severity
 
 # Secrets are always *_file paths that Alertmanager reads itself: the generated
-# alertmanager.yml must never hold a secret (DESIGN §4).
+# alertmanager.yml must never hold a secret (DESIGN §4). OpsLens generates for
+# Alertmanager 0.25, so only fields that release accepts are modelled.
+
+ALERTMANAGER_VERSION = "0.25"
+# The root route's receiver; it only receives alerts while no escalation exists.
+NULL_RECEIVER = "null"
+_HOSTPORT = r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$"
 
 
-class PagerDuty(Strict):
+class _SecretFree(Strict):
+    """A model whose secret fields exist only as `*_file` paths."""
+
+    inline_secrets: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: Any) -> Any:
+        # Caught before the generic "unknown key" so the message says what to write instead.
+        for key in cls.inline_secrets:
+            if isinstance(data, dict) and key in data:
+                raise ValueError(
+                    f"{key!r} would put a secret in the config: use {key}_file, "
+                    "a path Alertmanager reads"
+                )
+        return data
+
+
+class PagerDuty(_SecretFree):
+    inline_secrets = ("routing_key", "service_key")
     routing_key_file: str
-    url: str | None = None  # events API override, used by tests and proxies
+    url: str | None = Field(default=None, pattern=r"^https?://")  # events API, tests and proxies
 
 
-class Slack(Strict):
+class Slack(_SecretFree):
+    inline_secrets = ("api_url",)
     api_url_file: str
     channel: str | None = None
 
 
 class Email(Strict):
-    to: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: str = Field(pattern=r"^[^@\s,]+@[^@\s,]+(,\s*[^@\s,]+@[^@\s,]+)*$")
 
 
 class Sns(Strict):
-    topic_arn: str = Field(pattern=r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]+$")
+    # Credentials come from the environment or the instance role, never from the config.
+    topic_arn: str = Field(pattern=r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]+$")
     region: str | None = None
-    api_url: str | None = None
+    api_url: str | None = Field(default=None, pattern=r"^https?://")
+
+    @property
+    def signing_region(self) -> str:
+        return self.region or self.topic_arn.split(":")[3]
 
 
 class Webhook(Strict):
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^https?://")  # must not embed a token: use bearer_token_file
     bearer_token_file: str | None = None
 
 
-class Opsgenie(Strict):
+class Opsgenie(_SecretFree):
+    inline_secrets = ("api_key",)
     api_key_file: str
-    api_url: str | None = None
+    api_url: str | None = Field(default=None, pattern=r"^https?://")
 
 
 class Telegram(Strict):
@@ -50,7 +84,10 @@ class Discord(Strict):
     webhook_url_file: str
 
 
-_KINDS = ("pagerduty", "slack", "email", "sns", "webhook", "opsgenie", "telegram", "discord")
+KINDS = ("pagerduty", "slack", "email", "sns", "webhook", "opsgenie", "telegram", "discord")
+# Alertmanager 0.25 only takes these secrets inline (their *_file fields came in 0.26),
+# and an inline secret would land in the generated file.
+_NEEDS_NEWER = {"telegram": "bot_token_file", "discord": "webhook_url_file"}
 
 
 class Receiver(Strict):
@@ -63,21 +100,33 @@ class Receiver(Strict):
     telegram: Telegram | None = None
     discord: Discord | None = None
 
+    @field_validator("telegram", "discord", mode="before")
+    @classmethod
+    def _unsupported(cls, value: Any, info: Any) -> Any:
+        raise ValueError(
+            f"{info.field_name} receivers need Alertmanager ≥ 0.26 for "
+            f"{_NEEDS_NEWER[info.field_name]}; OpsLens generates for {ALERTMANAGER_VERSION}: "
+            "use a webhook receiver with a relay"
+        )
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Receiver:
-        given = [k for k in _KINDS if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError(f"a receiver needs exactly one of {', '.join(_KINDS)}")
+        given = [k for k in KINDS if getattr(self, k) is not None]
+        if not given:
+            raise ValueError(f"a receiver needs one of {', '.join(KINDS)}")
+        if len(given) > 1:
+            raise ValueError(f"a receiver takes exactly one kind, got {' and '.join(given)}")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in _KINDS if getattr(self, k) is not None)
+        return next(k for k in KINDS if getattr(self, k) is not None)
 
 
-class Smtp(Strict):
-    smarthost: str = "localhost:25"
-    sender: str = Field(default="opslens@localhost", alias="from")
+class Smtp(_SecretFree):
+    inline_secrets = ("auth_password",)
+    smarthost: str = Field(default="localhost:25", pattern=_HOSTPORT)
+    sender: str = Field(default="opslens@localhost", alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
     auth_username: str | None = None
     auth_password_file: str | None = None
     require_tls: bool = True
@@ -117,6 +166,22 @@ class NotifyConfig(Strict):
     repeat_interval: RepeatIntervals = RepeatIntervals()
     inhibit: bool = True
     smtp: Smtp = Smtp()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_receivers_no_escalation(cls, data: object) -> object:
+        # Without receivers the default escalation would name receivers that do not
+        # exist; alerts then go to the root's null receiver until notify is configured.
+        if isinstance(data, dict) and not data.get("receivers") and "escalation" not in data:
+            return {**data, "escalation": {}}
+        return data
+
+    @field_validator("receivers")
+    @classmethod
+    def _reserved(cls, value: dict[str, Receiver]) -> dict[str, Receiver]:
+        if NULL_RECEIVER in value:
+            raise ValueError(f"receiver name {NULL_RECEIVER!r} is reserved for the root route")
+        return value
 
     def severities(self) -> tuple[Severity, ...]:
         return SEVERITIES

@@ -28,7 +28,9 @@ class Duration(timedelta):
     def parse(cls, text: str) -> Duration:
         match = _DURATION_RE.match(text) if text else None
         if not match or not any(match.groups()):
-            raise ValueError(f"invalid duration {text!r}: use Prometheus units like 30s, 5m, 6h, 30d")
+            raise ValueError(
+                f"invalid duration {text!r}: use Prometheus units like 30s, 5m, 6h, 30d"
+            )
         amounts = match.groups()[1::2]
         seconds = sum(
             int(n) * _UNITS[u] for n, u in zip(amounts, _UNITS, strict=True) if n is not None

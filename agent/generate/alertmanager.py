@@ -1,10 +1,234 @@
-"""Placeholder until the alertmanager renderer lands (foundation issue, in progress)."""
+"""`alertmanager/alertmanager.yml` and its template: routing tree, inhibit rules, receivers.
 
-from agent.config import Config
+The tree: team routes first (matched on `service`), then the default escalation. Each
+severity fans out to its receivers through sibling routes with `continue: true`, the last
+one stopping, so amtool resolves receivers in escalation order. Alerts with no known
+severity fall through to the low escalation: an SRE would rather get a mail about a
+mislabelled alert than lose it. Only fields Alertmanager 0.25 accepts are written.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from agent.config import SEVERITIES, Config
+from agent.config.notify import NULL_RECEIVER, NotifyConfig, Receiver
 
 from .artefact import Artefact
-from .hosts import Hosts
+from .hosts import COMPOSE, Hosts
+
+CONFIG_PATH = "alertmanager/alertmanager.yml"
+TEMPLATE_PATH = "alertmanager/templates/opslens.tmpl"
+# Alertmanager resolves template globs relative to the config file's folder.
+TEMPLATE_GLOB = "templates/*.tmpl"
+# The label set route_cases uses for an alert that carries no severity.
+NO_SEVERITY = {"alertname": "SeverityMissing"}
+
+Route = dict[str, Any]
+Case = tuple[dict[str, str], list[str]]
 
 
-def render(config: Config, hosts: Hosts) -> list[Artefact]:
-    return []
+def _title(kind: str = "title") -> str:
+    return f'{{{{ template "opslens.{kind}" . }}}}'
+
+
+def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
+    """One Alertmanager receiver; secrets only as *_file paths."""
+    out: dict[str, Any] = {"name": name}
+    if receiver.pagerduty:
+        pd: dict[str, Any] = {
+            "routing_key_file": receiver.pagerduty.routing_key_file,
+            "description": _title(),
+            "severity": _title("pagerduty.severity"),
+            "component": "{{ .CommonLabels.service }}",
+            "group": "{{ .CommonLabels.alertname }}",
+            "details": {
+                "summary": "{{ .CommonAnnotations.summary }}",
+                "runbook_url": "{{ .CommonAnnotations.runbook_url }}",
+            },
+        }
+        if receiver.pagerduty.url:
+            pd["url"] = receiver.pagerduty.url
+        out["pagerduty_configs"] = [pd]
+    elif receiver.slack:
+        slack: dict[str, Any] = {"api_url_file": receiver.slack.api_url_file}
+        if receiver.slack.channel:
+            slack["channel"] = receiver.slack.channel
+        slack |= {
+            "send_resolved": True,
+            "color": _title("slack.color"),
+            "title": _title(),
+            "title_link": "{{ .CommonAnnotations.runbook_url }}",
+            "text": _title("text"),
+        }
+        out["slack_configs"] = [slack]
+    elif receiver.email:
+        out["email_configs"] = [
+            {
+                "to": receiver.email.to,
+                "send_resolved": True,
+                "headers": {"Subject": _title()},
+                "text": _title("text"),
+            }
+        ]
+    elif receiver.sns:
+        sns: dict[str, Any] = {"topic_arn": receiver.sns.topic_arn}
+        if receiver.sns.api_url:
+            sns["api_url"] = receiver.sns.api_url
+        sns |= {
+            "sigv4": {"region": receiver.sns.signing_region},
+            "subject": _title(),
+            "message": _title("short"),
+        }
+        out["sns_configs"] = [sns]
+    elif receiver.webhook:
+        hook: dict[str, Any] = {"url": receiver.webhook.url, "send_resolved": True}
+        if receiver.webhook.bearer_token_file:
+            hook["http_config"] = {
+                "authorization": {"credentials_file": receiver.webhook.bearer_token_file}
+            }
+        out["webhook_configs"] = [hook]
+    elif receiver.opsgenie:
+        genie: dict[str, Any] = {"api_key_file": receiver.opsgenie.api_key_file}
+        if receiver.opsgenie.api_url:
+            genie["api_url"] = receiver.opsgenie.api_url
+        genie |= {
+            "message": _title(),
+            "description": _title("text"),
+            "priority": _title("opsgenie.priority"),
+        }
+        out["opsgenie_configs"] = [genie]
+    else:  # telegram and discord are rejected by config validation for Alertmanager 0.25
+        raise ValueError(f"receiver {name!r}: {receiver.kind} is not supported")
+    return out
+
+
+def _fanout(matchers: list[str], names: list[str], repeat: str) -> list[Route]:
+    """Sibling routes notifying every receiver in order; the last one stops matching."""
+    routes: list[Route] = []
+    for i, name in enumerate(names):
+        route: Route = {"receiver": name}
+        if matchers:
+            route["matchers"] = list(matchers)
+        route["repeat_interval"] = repeat
+        if i < len(names) - 1:
+            route["continue"] = True
+        routes.append(route)
+    return routes
+
+
+def _escalation_routes(notify: NotifyConfig, override: dict[str, list[str]]) -> list[Route]:
+    """Per-severity fan-outs, then a catch-all for alerts without a known severity."""
+    chain = {**notify.escalation, **override}
+    routes: list[Route] = []
+    for severity in SEVERITIES:
+        if chain.get(severity):
+            repeat = getattr(notify.repeat_interval, severity).prom()
+            routes += _fanout([f'severity="{severity}"'], chain[severity], repeat)
+    if chain.get("low"):
+        routes += _fanout([], chain["low"], notify.repeat_interval.low.prom())
+    return routes
+
+
+def _service_matcher(services: list[str]) -> str:
+    if len(services) == 1:
+        return f'service="{services[0]}"'
+    return "service=~\"{}\"".format("|".join(s.replace(".", "\\.") for s in services))
+
+
+def route_tree(notify: NotifyConfig) -> Route:
+    """The root route: team subtrees first, then the default escalation."""
+    routes: list[Route] = []
+    for team in notify.teams.values():
+        if subroutes := _escalation_routes(notify, dict(team.escalation)):
+            routes.append({"matchers": [_service_matcher(team.services)], "routes": subroutes})
+    routes += _escalation_routes(notify, {})
+    root: Route = {
+        "receiver": NULL_RECEIVER,
+        "group_by": list(notify.group_by),
+        "group_wait": notify.group_wait.prom(),
+        "group_interval": notify.group_interval.prom(),
+        "repeat_interval": notify.repeat_interval.low.prom(),
+    }
+    if routes:
+        root["routes"] = routes
+    return root
+
+
+def inhibit_rules(notify: NotifyConfig) -> list[dict[str, Any]]:
+    """Each severity silences every lower one for the same alertname and service."""
+    if not notify.inhibit:
+        return []
+    rules = []
+    for i, severity in enumerate(SEVERITIES[:-1]):
+        lower = SEVERITIES[i + 1 :]
+        target = f'severity="{lower[0]}"' if len(lower) == 1 else f'severity=~"{"|".join(lower)}"'
+        rules.append(
+            {
+                "source_matchers": [f'severity="{severity}"'],
+                "target_matchers": [target],
+                "equal": ["alertname", "service"],
+            }
+        )
+    return rules
+
+
+def _global(config: Config) -> dict[str, Any]:
+    kinds = {r.kind for r in config.notify.receivers.values()}
+    if "email" not in kinds:
+        return {}
+    smtp = config.notify.smtp
+    out: dict[str, Any] = {"smtp_smarthost": smtp.smarthost, "smtp_from": smtp.sender}
+    if smtp.auth_username:
+        out["smtp_auth_username"] = smtp.auth_username
+    if smtp.auth_password_file:
+        out["smtp_auth_password_file"] = smtp.auth_password_file
+    out["smtp_require_tls"] = smtp.require_tls
+    return out
+
+
+def alertmanager_config(config: Config, templates: str = TEMPLATE_GLOB) -> dict[str, Any]:
+    """The alertmanager.yml document; `templates` is where the .tmpl files will be."""
+    notify = config.notify
+    out: dict[str, Any] = {}
+    if glob := _global(config):
+        out["global"] = glob
+    out["templates"] = [templates]
+    out["route"] = route_tree(notify)
+    if rules := inhibit_rules(notify):
+        out["inhibit_rules"] = rules
+    out["receivers"] = [
+        {"name": NULL_RECEIVER},
+        *(_receiver(name, r) for name, r in notify.receivers.items()),
+    ]
+    return out
+
+
+def template_text() -> str:
+    """The Go template file shipped next to alertmanager.yml."""
+    return resources.files(__package__).joinpath("alertmanager.tmpl").read_text(encoding="utf-8")
+
+
+def route_cases(config: Config) -> list[Case]:
+    """(labels, receivers in the order amtool prints them) for every severity and team."""
+    notify = config.notify
+
+    def expect(chain: dict[str, list[str]], severity: str | None) -> list[str]:
+        names = chain.get(severity or "low") or []
+        return list(names) or [NULL_RECEIVER]
+
+    cases: list[Case] = [({"severity": s}, expect(notify.escalation, s)) for s in SEVERITIES]
+    cases.append((dict(NO_SEVERITY), expect(notify.escalation, None)))
+    for team in notify.teams.values():
+        chain = {**notify.escalation, **team.escalation}
+        service = team.services[0]
+        cases += [({"service": service, "severity": s}, expect(chain, s)) for s in SEVERITIES]
+    return cases
+
+
+def render(config: Config, hosts: Hosts = COMPOSE) -> list[Artefact]:
+    return [
+        Artefact(CONFIG_PATH, alertmanager_config(config)),
+        Artefact(TEMPLATE_PATH, template_text(), kind="text"),
+    ]

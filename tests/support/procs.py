@@ -64,7 +64,9 @@ def process(
         try:
             wait_http(ready_url, timeout, proc)
         except Exception as exc:
-            raise RuntimeError(f"{argv[0]} did not start: {exc}\n{log.read_text()[-3000:]}") from exc
+            raise RuntimeError(
+                f"{argv[0]} did not start: {exc}\n{log.read_text()[-3000:]}"
+            ) from exc
         yield proc
     finally:
         proc.terminate()

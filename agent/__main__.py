@@ -1,0 +1,5 @@
+"""`python -m agent` runs the `opslens` CLI."""
+
+from agent.cli import entrypoint
+
+entrypoint()

@@ -1,0 +1,65 @@
+"""The agent's HTTP surface through the real factory and aiohttp's test client."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient
+
+from agent.app import create_app
+from agent.config import parse
+from agent.settings import Settings
+from tests.agent.test_runtime import FakeExporter, FlakySource
+
+CONFIG = parse("version: 1\nproject: acme\nagent: {metrics_token_env: TEST_METRICS_TOKEN}\n")
+
+
+async def client_for(
+    aiohttp_client, tmp_path: Path, env: dict[str, str], exporter: FakeExporter
+) -> TestClient:  # type: ignore[no-untyped-def]
+    settings = Settings(config=CONFIG, exporters=(), data_dir=tmp_path, env=env)
+    return await aiohttp_client(create_app(settings, exporters=[exporter]))  # type: ignore[no-any-return]
+
+
+async def test_metrics_formats(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client = await client_for(aiohttp_client, tmp_path, {}, FakeExporter([]))
+    plain = await client.get("/metrics")
+    assert plain.status == 200
+    assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "test_value 1.0" in await plain.text()
+    om = await client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert (await om.text()).endswith("# EOF\n")
+    zipped = await client.get(
+        "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert b"opslens_build_info" in gzip.decompress(await zipped.read())
+
+
+async def test_metrics_bearer_token(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"TEST_METRICS_TOKEN": "s3cret"}
+    client = await client_for(aiohttp_client, tmp_path, env, FakeExporter([]))
+    assert (await client.get("/metrics")).status == 401
+    wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+    assert wrong.status == 401
+    right = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+    assert right.status == 200
+
+
+async def test_ready_waits_for_first_poll(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = FlakySource("slow")
+    exporter = FakeExporter([source])
+    client = await client_for(aiohttp_client, tmp_path, {}, exporter)
+    assert (await client.get("/-/healthy")).status == 200
+    # The poll task runs in the background; once it has run, the agent is ready.
+    for _ in range(100):
+        if (await client.get("/-/ready")).status == 200:
+            break
+        import asyncio
+
+        await asyncio.sleep(0.01)
+    assert (await client.get("/-/ready")).status == 200
+    page = await (await client.get("/")).text()
+    assert "<td>slow</td>" in page and "acme" in page
