@@ -61,6 +61,7 @@ APP = (
     "host_memory_used_bytes",
     "host_memory_total_bytes",
     "host_disk_used_bytes",
+    "host_disk_total_bytes",
     "host_network_received_bytes_total",
     "host_network_sent_bytes_total",
     "host_process_cpu_seconds_total",
@@ -70,7 +71,6 @@ APP = (
     "probe_duration_seconds",
     "probe_http_status_code",
     "probe_ssl_earliest_cert_expiry",
-    "host_disk_total_bytes",
 )
 
 # Series every Prometheus scrape adds on its own.

@@ -95,10 +95,12 @@ def check_alertmanager(config: Config, outdir: Path) -> Iterator[Result]:
             f"--verify.receivers={','.join(receivers)}",
             *(f"{k}={v}" for k, v in labels.items()),
         ]
-        rc, out = _run(argv)
-        if rc != 0:
+        # amtool prints the resolved receivers on stdout; stderr only has a flag warning.
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        got = proc.stdout.strip().splitlines()[:1] or ["nothing"]
+        if proc.returncode != 0:
             shown = " ".join(f"{k}={v}" for k, v in labels.items())
-            failures.append(f"{shown}: want {','.join(receivers)}, got {out.splitlines()[0]}")
+            failures.append(f"{shown}: want {','.join(receivers)}, got {got[0]}")
     detail = f"{len(cases)} severity×team cases" if not failures else "\n".join(failures)
     yield Result("amtool config routes test", not failures, detail)
 

@@ -32,6 +32,8 @@ class Probe(Strict):
     expect_status: list[int] = Field(default_factory=lambda: [200], min_length=1)
     service: Name | None = None
     follow_redirects: bool = True
+    # PEM bundle to verify the target's certificate with (an internal CA); default: system CAs.
+    ca_file: str | None = None
 
     @field_validator("expect_status")
     @classmethod

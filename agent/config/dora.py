@@ -39,6 +39,8 @@ class GitlabSource(Strict):
     token_env: EnvName | None = None
     webhook_token_env: EnvName | None = None
     environments: list[str] | None = None
+    # Which signal marks a deployment: Deployment Hook events, or a pipeline's deploy jobs.
+    deploy_signal: Literal["deployment", "pipeline"] = "deployment"
 
 
 class GitSource(Strict):

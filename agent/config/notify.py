@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -132,7 +132,8 @@ class Smtp(_SecretFree):
     require_tls: bool = True
 
 
-Escalation = dict[Severity, list[Name]]
+# An empty list would leave a severity to the catch-all: say "no receivers" loudly instead.
+Escalation = dict[Severity, Annotated[list[Name], Field(min_length=1)]]
 
 
 def _default_escalation() -> Escalation:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from agent.config import SEVERITIES, Config
-from agent.config.notify import NULL_RECEIVER, NotifyConfig, Receiver
+from agent.config import SEVERITIES, Config, Severity
+from agent.config.notify import NULL_RECEIVER, NotifyConfig, Receiver, Team
 
 from .artefact import Artefact
 from .hosts import COMPOSE, Hosts
@@ -29,8 +29,9 @@ Route = dict[str, Any]
 Case = tuple[dict[str, str], list[str]]
 
 
-def _title(kind: str = "title") -> str:
-    return f'{{{{ template "opslens.{kind}" . }}}}'
+def _tmpl(name: str) -> str:
+    """A call of one of the definitions in alertmanager.tmpl."""
+    return f'{{{{ template "opslens.{name}" . }}}}'
 
 
 def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
@@ -39,8 +40,8 @@ def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
     if receiver.pagerduty:
         pd: dict[str, Any] = {
             "routing_key_file": receiver.pagerduty.routing_key_file,
-            "description": _title(),
-            "severity": _title("pagerduty.severity"),
+            "description": _tmpl("title"),
+            "severity": _tmpl("pagerduty.severity"),
             "component": "{{ .CommonLabels.service }}",
             "group": "{{ .CommonLabels.alertname }}",
             "details": {
@@ -57,10 +58,10 @@ def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
             slack["channel"] = receiver.slack.channel
         slack |= {
             "send_resolved": True,
-            "color": _title("slack.color"),
-            "title": _title(),
+            "color": _tmpl("slack.color"),
+            "title": _tmpl("title"),
             "title_link": "{{ .CommonAnnotations.runbook_url }}",
-            "text": _title("text"),
+            "text": _tmpl("text"),
         }
         out["slack_configs"] = [slack]
     elif receiver.email:
@@ -68,8 +69,8 @@ def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
             {
                 "to": receiver.email.to,
                 "send_resolved": True,
-                "headers": {"Subject": _title()},
-                "text": _title("text"),
+                "headers": {"Subject": _tmpl("title")},
+                "text": _tmpl("text"),
             }
         ]
     elif receiver.sns:
@@ -78,8 +79,8 @@ def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
             sns["api_url"] = receiver.sns.api_url
         sns |= {
             "sigv4": {"region": receiver.sns.signing_region},
-            "subject": _title(),
-            "message": _title("short"),
+            "subject": _tmpl("title"),
+            "message": _tmpl("short"),
         }
         out["sns_configs"] = [sns]
     elif receiver.webhook:
@@ -94,9 +95,9 @@ def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
         if receiver.opsgenie.api_url:
             genie["api_url"] = receiver.opsgenie.api_url
         genie |= {
-            "message": _title(),
-            "description": _title("text"),
-            "priority": _title("opsgenie.priority"),
+            "message": _tmpl("title"),
+            "description": _tmpl("text"),
+            "priority": _tmpl("opsgenie.priority"),
         }
         out["opsgenie_configs"] = [genie]
     else:  # telegram and discord are rejected by config validation for Alertmanager 0.25
@@ -105,7 +106,7 @@ def _receiver(name: str, receiver: Receiver) -> dict[str, Any]:
 
 
 def _fanout(matchers: list[str], names: list[str], repeat: str) -> list[Route]:
-    """Sibling routes notifying every receiver in order; the last one stops matching."""
+    """Sibling routes notifying every receiver in order; the last one ends the walk."""
     routes: list[Route] = []
     for i, name in enumerate(names):
         route: Route = {"receiver": name}
@@ -118,9 +119,13 @@ def _fanout(matchers: list[str], names: list[str], repeat: str) -> list[Route]:
     return routes
 
 
-def _escalation_routes(notify: NotifyConfig, override: dict[str, list[str]]) -> list[Route]:
+def _chain(notify: NotifyConfig, team: Team | None = None) -> dict[Severity, list[str]]:
+    """Receivers per severity: a team's overrides over the default escalation."""
+    return {**notify.escalation, **(team.escalation if team else {})}
+
+
+def _escalation_routes(notify: NotifyConfig, chain: dict[Severity, list[str]]) -> list[Route]:
     """Per-severity fan-outs, then a catch-all for alerts without a known severity."""
-    chain = {**notify.escalation, **override}
     routes: list[Route] = []
     for severity in SEVERITIES:
         if chain.get(severity):
@@ -134,16 +139,17 @@ def _escalation_routes(notify: NotifyConfig, override: dict[str, list[str]]) -> 
 def _service_matcher(services: list[str]) -> str:
     if len(services) == 1:
         return f'service="{services[0]}"'
-    return "service=~\"{}\"".format("|".join(s.replace(".", "\\.") for s in services))
+    return 'service=~"{}"'.format("|".join(s.replace(".", "\\.") for s in services))
 
 
 def route_tree(notify: NotifyConfig) -> Route:
     """The root route: team subtrees first, then the default escalation."""
     routes: list[Route] = []
     for team in notify.teams.values():
-        if subroutes := _escalation_routes(notify, dict(team.escalation)):
+        # A team without overrides routes exactly like the default escalation.
+        if team.escalation and (subroutes := _escalation_routes(notify, _chain(notify, team))):
             routes.append({"matchers": [_service_matcher(team.services)], "routes": subroutes})
-    routes += _escalation_routes(notify, {})
+    routes += _escalation_routes(notify, _chain(notify))
     root: Route = {
         "receiver": NULL_RECEIVER,
         "group_by": list(notify.group_by),
@@ -188,13 +194,13 @@ def _global(config: Config) -> dict[str, Any]:
     return out
 
 
-def alertmanager_config(config: Config, templates: str = TEMPLATE_GLOB) -> dict[str, Any]:
-    """The alertmanager.yml document; `templates` is where the .tmpl files will be."""
+def alertmanager_config(config: Config) -> dict[str, Any]:
+    """The alertmanager.yml document."""
     notify = config.notify
     out: dict[str, Any] = {}
     if glob := _global(config):
         out["global"] = glob
-    out["templates"] = [templates]
+    out["templates"] = [TEMPLATE_GLOB]
     out["route"] = route_tree(notify)
     if rules := inhibit_rules(notify):
         out["inhibit_rules"] = rules
@@ -214,14 +220,15 @@ def route_cases(config: Config) -> list[Case]:
     """(labels, receivers in the order amtool prints them) for every severity and team."""
     notify = config.notify
 
-    def expect(chain: dict[str, list[str]], severity: str | None) -> list[str]:
-        names = chain.get(severity or "low") or []
-        return list(names) or [NULL_RECEIVER]
+    def expect(chain: dict[Severity, list[str]], severity: Severity) -> list[str]:
+        return list(chain.get(severity) or [NULL_RECEIVER])
 
-    cases: list[Case] = [({"severity": s}, expect(notify.escalation, s)) for s in SEVERITIES]
-    cases.append((dict(NO_SEVERITY), expect(notify.escalation, None)))
+    default = _chain(notify)
+    cases: list[Case] = [({"severity": s}, expect(default, s)) for s in SEVERITIES]
+    # No known severity: the catch-all routes to the low escalation.
+    cases.append((dict(NO_SEVERITY), expect(default, "low")))
     for team in notify.teams.values():
-        chain = {**notify.escalation, **team.escalation}
+        chain = _chain(notify, team)
         service = team.services[0]
         cases += [({"service": service, "severity": s}, expect(chain, s)) for s in SEVERITIES]
     return cases

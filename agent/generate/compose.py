@@ -1,10 +1,156 @@
-"""Placeholder until the compose renderer lands (foundation issue, in progress)."""
+"""`compose/docker-compose.yml`: Prometheus, Alertmanager, Grafana and the agent.
+
+Image pins come from `deploy.compose.images`. The generated configs are checked by the
+local Prometheus 2.42 and Alertmanager 0.25 (promtool, amtool), which are older than the
+pinned v2.53 / v0.27 images; both projects keep their config formats backwards compatible,
+so anything valid there loads in the pinned images.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
 
 from agent.config import Config
 
 from .artefact import Artefact
 from .hosts import Hosts
+from .secrets import SecretFile, secret_files
+
+# Service names are the hosts in `hosts.COMPOSE`, which compose/prometheus.yml scrapes.
+AGENT_PORT = 10470
+CONFIG_PATH = "/etc/opslens/opslens.yaml"
+DATA_DIR = "/var/lib/opslens"
+AGENT_USER = "10001:10001"  # the user the Dockerfile creates
+AGENT_COMMAND = [
+    "run",
+    "all",
+    "-c",
+    CONFIG_PATH,
+    "--listen",
+    f"0.0.0.0:{AGENT_PORT}",
+    "--data-dir",
+    DATA_DIR,
+]
+HEALTH_PROBE = (
+    "import urllib.request; "
+    f"urllib.request.urlopen('http://127.0.0.1:{AGENT_PORT}/-/healthy', timeout=3)"
+)
+
+
+def _healthcheck(test: list[str]) -> dict[str, Any]:
+    return {"test": test, "interval": "30s", "timeout": "5s", "retries": 3, "start_period": "20s"}
+
+
+def _wget(url: str) -> dict[str, Any]:
+    # The upstream images are busybox/alpine based: wget is there, curl is not.
+    return _healthcheck(["CMD", "wget", "-q", "--spider", url])
+
+
+def _secrets(entries: list[SecretFile], service: str) -> list[dict[str, str]]:
+    return [{"source": s.name, "target": s.path} for s in entries if s.service == service]
+
+
+def _env(entries: list[SecretFile], service: str) -> dict[str, str]:
+    return {s.env: s.path for s in entries if s.service == service and s.env}
+
+
+def _hardened(spec: dict[str, Any], secrets: list[dict[str, str]]) -> dict[str, Any]:
+    if secrets:
+        spec["secrets"] = secrets
+    spec["security_opt"] = ["no-new-privileges:true"]
+    spec["restart"] = "unless-stopped"
+    return spec
+
+
+def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
+    images = config.deploy.compose.images
+    agent: dict[str, Any] = {
+        "build": {"context": "..", "dockerfile": "Dockerfile"},
+        "command": AGENT_COMMAND,
+        "user": AGENT_USER,
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "tmpfs": ["/tmp"],
+        "ports": [f"127.0.0.1:{AGENT_PORT}:{AGENT_PORT}"],
+        "volumes": [f"../opslens.yaml:{CONFIG_PATH}:ro", f"opslens-data:{DATA_DIR}"],
+        "healthcheck": _healthcheck(["CMD", "python", "-c", HEALTH_PROBE]),
+    }
+    if env := _env(entries, "agent"):
+        agent["environment"] = env
+    prometheus: dict[str, Any] = {
+        "image": images.prometheus,
+        "command": [
+            "--config.file=/etc/prometheus/compose/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            f"--storage.tsdb.retention.time={config.prometheus.retention.prom()}",
+            "--web.enable-lifecycle",
+        ],
+        "ports": ["127.0.0.1:9090:9090"],
+        # prometheus.yml names its rules "../rules/*.rules.yml": keep the two folders siblings.
+        "volumes": [
+            "./prometheus.yml:/etc/prometheus/compose/prometheus.yml:ro",
+            "../rules:/etc/prometheus/rules:ro",
+            "prometheus-data:/prometheus",
+        ],
+        "depends_on": ["alertmanager", "agent"],
+        "healthcheck": _wget("http://localhost:9090/-/healthy"),
+    }
+    alertmanager: dict[str, Any] = {
+        "image": images.alertmanager,
+        "command": [
+            "--config.file=/etc/alertmanager/alertmanager.yml",
+            "--storage.path=/alertmanager",
+            # One replica: no gossip cluster to form.
+            "--cluster.listen-address=",
+        ],
+        "ports": ["127.0.0.1:9093:9093"],
+        "volumes": ["../alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
+        "healthcheck": _wget("http://localhost:9093/-/healthy"),
+    }
+    grafana: dict[str, Any] = {
+        "image": images.grafana,
+        "environment": {
+            "GF_SECURITY_ADMIN_USER": "admin",
+            **_env(entries, "grafana"),
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        },
+        "ports": ["127.0.0.1:3000:3000"],
+        "volumes": [
+            "../grafana/provisioning:/etc/grafana/provisioning:ro",
+            "../grafana/dashboards:/var/lib/grafana/dashboards/opslens:ro",
+            "grafana-data:/var/lib/grafana",
+        ],
+        "depends_on": {"prometheus": {"condition": "service_healthy"}},
+        "healthcheck": _wget("http://localhost:3000/api/health"),
+    }
+    specs = {
+        "agent": agent,
+        "prometheus": prometheus,
+        "alertmanager": alertmanager,
+        "grafana": grafana,
+    }
+    return {name: _hardened(spec, _secrets(entries, name)) for name, spec in specs.items()}
+
+
+def compose_file(config: Config) -> dict[str, Any]:
+    entries = secret_files(config)
+    return {
+        "name": re.sub(r"[^a-z0-9_-]", "-", f"opslens-{config.project}"),
+        "services": services(config, entries),
+        "volumes": {
+            "opslens-data": {},
+            "prometheus-data": {},
+            "alertmanager-data": {},
+            "grafana-data": {},
+        },
+        # Files under ../secrets/ (git-ignored) that the operator creates; compose refuses
+        # to start while one is missing, which names it.
+        "secrets": {s.name: {"file": s.local} for s in entries},
+    }
 
 
 def render(config: Config, hosts: Hosts) -> list[Artefact]:
-    return []
+    return [Artefact("compose/docker-compose.yml", compose_file(config))]

@@ -11,6 +11,9 @@ class Hosts:
     prometheus: str = "localhost:9090"
     alertmanager: str = "alertmanager:9093"
     grafana: str = "grafana:3000"
+    # How Grafana reaches Prometheus. `prometheus` is the self-scrape target (localhost
+    # inside its own container), which another container cannot use.
+    prometheus_peer: str = "prometheus:9090"
 
 
 COMPOSE = Hosts()
@@ -23,4 +26,5 @@ def native(agent_listen: str) -> Hosts:
         prometheus="127.0.0.1:9090",
         alertmanager="127.0.0.1:9093",
         grafana="127.0.0.1:3000",
+        prometheus_peer="127.0.0.1:9090",
     )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from agent.config.types import Duration
+
 DATASOURCE_UID = "opslens-prometheus"
 AGENT_JOB = "opslens"
 
@@ -30,3 +34,24 @@ def camel(*parts: str) -> str:
 
 def runbook_url(base: str, alert: str) -> str:
     return f"{base}#{alert.lower()}"
+
+
+RULES_PREFIX = "opslens"
+
+
+def rule_group(*parts: str) -> str:
+    """`("slo", "shop-api", "availability")` → `opslens-slo-shop-api-availability`."""
+    return "-".join((RULES_PREFIX, *parts))
+
+
+def slo_alert(service: str, name: str, speed: str) -> str:
+    """The page (`fast`) or ticket (`slow`) burn-rate alert of one SLO."""
+    return camel("slo", service, name, "error-budget-burn", speed)
+
+
+def window(period: timedelta) -> str:
+    """A rule window as people write it: `28d` rather than `4w`, `90d` rather than `12w6d`."""
+    seconds = int(period.total_seconds())
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    return Duration.of(seconds).prom()

@@ -41,7 +41,9 @@ class SecretFile:
     local: str  # the file on the host, relative to compose/
     origin: str  # dotted config path that asks for it
     env: str | None = None  # variable pointing the consumer at `path` (NAME_FILE convention)
-    k8s: bool = False  # mounted by the k8s base itself (the rest belongs to the user's stack)
+    # The k8s base container that mounts it; None when the user's own stack reads it
+    # (kube-prometheus-stack runs Alertmanager, Prometheus and Grafana).
+    k8s_container: str | None = None
 
 
 def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
@@ -99,7 +101,8 @@ def secret_files(config: Config) -> list[SecretFile]:
                 path = f"{SECRETS_DIR}/{wanted}"
                 name = names.name(path, wanted)
                 local = f"../secrets/{name}"
-                add(SecretFile(name, path, "agent", local, dotted, f"{value}_FILE", k8s=True))
+                env = f"{value}_FILE"
+                add(SecretFile(name, path, "agent", local, dotted, env, k8s_container="agent"))
                 if dotted == "agent.metrics_token_env":
                     add(SecretFile(name, path, "prometheus", local, dotted))
             elif field.endswith("_file") and isinstance(value, str) and section != "deploy":
@@ -172,7 +175,10 @@ def _objects(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def _files(mount_path: str, volume: dict[str, Any]) -> set[str]:
     """Files a mounted volume exposes when its items are listed (secret, configMap, projected)."""
     sources = [volume.get("secret"), volume.get("configMap")]
-    sources += [s.get("secret") or s.get("configMap") for s in volume.get("projected", {}).get("sources", [])]
+    sources += [
+        s.get("secret") or s.get("configMap")
+        for s in volume.get("projected", {}).get("sources", [])
+    ]
     return {
         posixpath.join(mount_path, item["path"])
         for source in sources

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from itertools import pairwise
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import (
@@ -47,7 +48,7 @@ class HttpMetrics:
         buckets: Sequence[float] = DEFAULT_BUCKETS,
     ):
         bounds = [float(b) for b in buckets if b != float("inf")]
-        if not bounds or any(b <= a for a, b in zip(bounds, bounds[1:], strict=False)):
+        if not bounds or any(b <= a for a, b in pairwise(bounds)):
             raise ValueError("buckets must be a non-empty, strictly increasing sequence")
         self.buckets: tuple[float, ...] = tuple(bounds)
         self._lock = threading.Lock()
@@ -97,20 +98,21 @@ class HttpMetrics:
             "HTTP requests by method, route template and status (opslens middleware).",
             labels=["method", "route", "status"],
         )
-        for key, count in sorted(requests.items()):
-            total.add_metric(list(key), count)
+        for labels, requested in sorted(requests.items()):
+            total.add_metric(list(labels), requested)
         duration = HistogramMetricFamily(
             "http_request_duration_seconds",
             "HTTP request duration by method and route template (opslens middleware).",
             labels=["method", "route"],
         )
         bounds = [*map(_float_str, self.buckets), "+Inf"]
-        for key, hist in sorted(histograms.items()):
-            cumulative, running = [], 0.0
-            for bound, count in zip(bounds, hist[:-1], strict=True):
-                running += count
+        for pair, hist in sorted(histograms.items()):
+            cumulative: list[tuple[str, float]] = []
+            running = 0.0
+            for bound, observed in zip(bounds, hist[:-1], strict=True):
+                running += observed
                 cumulative.append((bound, running))
-            duration.add_metric(list(key), cumulative, sum_value=hist[-1])
+            duration.add_metric(list(pair), cumulative, sum_value=hist[-1])
         flight = GaugeMetricFamily(
             "http_requests_in_flight",
             "HTTP requests being served now (opslens middleware).",

@@ -1,0 +1,94 @@
+"""DORA: a performance level dropping, change failure ratio and restore time regressing."""
+
+from __future__ import annotations
+
+from agent.config import Config
+
+from ..naming import rule_group
+from .common import AGENT, Case, Check, Pack, alert, dur, fired, gauge, num, percent, selector
+
+DAY_MINUTES = 24 * 60
+
+
+def build(config: Config) -> Pack | None:
+    if not config.alerts.packs.dora.enabled:
+        return None
+    dora = config.dora
+    sev = dora.severity
+    cfr = dora.change_failure_ratio_alert
+    elite = dora.levels.time_to_restore.elite.total_seconds()
+    level = 'dora_performance_level{window="30d"}'
+    ttr = "dora_time_to_restore_median_seconds"
+    dropped = alert(
+        config,
+        "DoraPerformanceLevelDropped",
+        f"{level} < {level} offset 1d",
+        "1h",
+        sev,
+        "DORA {{ $labels.metric }} level of {{ $labels.service }} dropped",
+        "The 30-day {{ $labels.metric }} performance level of {{ $labels.service }} in "
+        "{{ $labels.environment }} is lower than a day ago (3 elite, 2 high, 1 medium, 0 low).",
+    )
+    failures = alert(
+        config,
+        "DoraChangeFailureRatioHigh",
+        f'dora_change_failure_ratio{{window="30d"}} > {num(cfr)}',
+        "1h",
+        sev,
+        "Change failure ratio of {{ $labels.service }} is above " + percent(cfr),
+        "More than " + percent(cfr) + " of the deployments of {{ $labels.service }} to "
+        "{{ $labels.environment }} in the last 30 days failed or caused an incident.",
+    )
+    restore = alert(
+        config,
+        "DoraTimeToRestoreRegressed",
+        # `ignoring` drops `window` from the result: the alert is about the service.
+        f'({ttr}{{window="7d"}} > {int(elite)})\n> ignoring(window)\n(2 * {ttr}{{window="90d"}})',
+        "1h",
+        sev,
+        "Time to restore of {{ $labels.service }} regressed",
+        "The median time to restore of {{ $labels.service }} in {{ $labels.environment }} "
+        "over the last 7 days is more than twice its 90-day median (and above the elite "
+        f"{dur(elite)}).",
+    )
+    rules = [dropped, failures, restore]
+    base = {**AGENT, "service": "shop-api", "environment": dora.environments[0]}
+    service = next((s.service for s in dora.sources if hasattr(s, "service")), None)
+    if service:
+        base["service"] = service
+    lead = {**base, "metric": "lead_time", "window": "30d"}
+    ratio = {**base, "window": "30d"}
+    week, quarter = {**base, "window": "7d"}, {**base, "window": "90d"}
+    hours = 24 + 2
+
+    def series(
+        drop_to: int, cfr_value: float, ttr_7d: float, ttr_90d: float
+    ) -> list[tuple[str, str]]:
+        steps = DAY_MINUTES + 120
+        return [
+            # Elite for a day, then `drop_to`: compared with the day before.
+            (selector("dora_performance_level", lead), f"3x{DAY_MINUTES} {drop_to}x120"),
+            (selector("dora_change_failure_ratio", ratio), gauge(cfr_value, steps)),
+            (selector(ttr, week), gauge(ttr_7d, steps)),
+            (selector(ttr, quarter), gauge(ttr_90d, steps)),
+        ]
+
+    at = f"{hours}h"
+    e = max(elite, 60.0)
+    cases = [
+        Case(
+            "dora: level drop, change failure ratio and restore time regression",
+            series(2, min(1.0, (cfr + 1) / 2), 4 * e, e),
+            [
+                Check("DoraPerformanceLevelDropped", at, [fired(dropped, lead)]),
+                Check("DoraChangeFailureRatioHigh", at, [fired(failures, ratio)]),
+                Check("DoraTimeToRestoreRegressed", at, [fired(restore, base)]),
+            ],
+        ),
+        Case(
+            "dora: steady level, low failure ratio, steady restore time stay silent",
+            series(3, cfr / 2, e / 2, e),
+            [Check(r["alert"], at) for r in rules],
+        ),
+    ]
+    return Pack("dora", [{"name": rule_group("dora"), "rules": rules}], cases, "5m")

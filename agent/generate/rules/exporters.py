@@ -1,0 +1,102 @@
+"""The agent watching itself: agent down, a source failing, a source's data going stale."""
+
+from __future__ import annotations
+
+from agent.config import Config
+
+from ..naming import AGENT_JOB, rule_group
+from .common import AGENT, Case, Check, Pack, Rule, alert, counter, dur, fired, gauge, selector
+
+MIN_STALE = 15 * 60
+
+
+def stale_after(config: Config) -> dict[str, float]:
+    """Seconds without a successful poll before each exporter's data counts as stale."""
+    app = [config.app.host_interval, *(p.interval for p in config.app.probes)]
+    intervals = {
+        "cost": config.cost.poll_interval,
+        "dora": config.dora.poll_interval,
+        "app": max(app),
+    }
+    # Three missed polls: one failure is backoff, not staleness.
+    return {k: max(3 * v.total_seconds(), MIN_STALE) for k, v in intervals.items()}
+
+
+def build(config: Config) -> Pack | None:
+    pack = config.alerts.packs.exporters
+    if not pack.enabled:
+        return None
+    sev = pack.severity
+    up = selector("up", {"job": AGENT_JOB})
+    stale = stale_after(config)
+    stale_expr = "\nor\n".join(
+        f"time() - {selector('opslens_source_last_success_timestamp_seconds', {'exporter': e})}"
+        f" > {int(s)}"
+        for e, s in stale.items()
+    )
+    agent_down = alert(
+        config,
+        "OpslensAgentDown",
+        f"{up} == 0",
+        "5m",
+        sev,
+        "OpsLens agent {{ $labels.instance }} is down",
+        "Prometheus cannot scrape the OpsLens agent at {{ $labels.instance }}: cost, DORA "
+        "and application metrics are not being collected.",
+    )
+    source_down = alert(
+        config,
+        "OpslensSourceDown",
+        "opslens_source_up == 0",
+        "15m",
+        sev,
+        "OpsLens source {{ $labels.exporter }}/{{ $labels.source }} is failing",
+        "The last polls of source {{ $labels.source }} ({{ $labels.exporter }} exporter) "
+        "failed; the agent keeps serving its last good data. See opslens_source_errors_total "
+        "for the reason.",
+    )
+    source_stale = alert(
+        config,
+        "OpslensSourceStale",
+        stale_expr,
+        "10m",
+        sev,
+        "OpsLens source {{ $labels.exporter }}/{{ $labels.source }} has stale data",
+        "Source {{ $labels.source }} ({{ $labels.exporter }} exporter) has not completed a "
+        "successful poll for more than three poll intervals ("
+        + ", ".join(f"{e} {dur(s)}" for e, s in stale.items())
+        + ").",
+    )
+    groups = [{"name": rule_group("exporters"), "rules": [agent_down, source_down, source_stale]}]
+    return Pack("exporters", groups, _cases(agent_down, source_down, source_stale, stale))
+
+
+def _cases(agent_down: Rule, source_down: Rule, stale: Rule, after: dict[str, float]) -> list[Case]:
+    up = selector("up", AGENT)
+    source = {**AGENT, "exporter": "cost", "source": "aws-main"}
+    sources = {e: {**AGENT, "exporter": e, "source": f"{e}-main"} for e in after}
+    last = "opslens_source_last_success_timestamp_seconds"
+    # A success timestamp further in the past than the threshold at t=0 (times start at 0).
+    old = [(selector(last, labels), gauge(-after[e] - 3600, 30)) for e, labels in sources.items()]
+    # A success every step: the timestamp tracks time().
+    fresh = [(selector(last, labels), counter(60, 30)) for labels in sources.values()]
+    return [
+        Case(
+            "exporters: agent down, source failing, every exporter stale",
+            [(up, gauge(0, 30)), (selector("opslens_source_up", source), gauge(0, 30)), *old],
+            [
+                Check("OpslensAgentDown", "20m", [fired(agent_down, AGENT)]),
+                Check("OpslensSourceDown", "20m", [fired(source_down, source)]),
+                Check("OpslensSourceStale", "20m", [fired(stale, s) for s in sources.values()]),
+            ],
+        ),
+        Case(
+            "exporters: healthy agent and sources stay silent",
+            [(up, gauge(1, 30)), (selector("opslens_source_up", source), gauge(1, 30)), *fresh],
+            [
+                Check("OpslensAgentDown", "20m"),
+                Check("OpslensSourceDown", "20m"),
+                Check("OpslensSourceStale", "20m"),
+            ],
+        ),
+    ]

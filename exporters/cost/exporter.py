@@ -1,0 +1,245 @@
+"""The cost exporter: its sources (from an explicit type → class table) and its snapshot.
+
+Pollers publish ledgers from worker threads; each publish recomputes that source's
+summary and the budgets, swaps in a new immutable snapshot and bumps the generation,
+so the agent renders `/metrics` once per poll that changed something.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+from prometheus_client.registry import Collector
+
+from agent.config import Config
+from agent.config.cost import AwsCostExplorerSource, CostConfig, FocusSource
+from exporters.base import Clock, Context, Source
+
+from .aws_cost_explorer import AwsClients, CostExplorerData, CostExplorerPoller, PaidApi, utc_day
+from .collector import CostCollector
+from .focus import FocusPoller, FocusReader
+from .model import (
+    BASE_LABELS,
+    BudgetRule,
+    BudgetStatus,
+    Ledger,
+    SeriesSummary,
+    SourceSummary,
+    budget_statuses,
+    fold,
+    summarise,
+)
+from .store import CostCacheStore
+
+log = logging.getLogger("opslens.cost")
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """One source's part of a scrape: its summary, the folded series it exposes, its spend."""
+
+    summary: SourceSummary
+    series: tuple[SeriesSummary, ...]
+    folded: int
+    paid: PaidApi | None = None
+
+
+@dataclass(frozen=True)
+class CostSnapshot:
+    """Everything the cost collector exposes; replaced whole, never mutated."""
+
+    labels: tuple[str, ...]
+    sources: Mapping[str, SourceView] = field(default_factory=dict)
+    budgets: tuple[BudgetStatus, ...] = ()
+
+
+@dataclass
+class _SourceInput:
+    ledger: Ledger
+    paid: PaidApi | None = None
+    forecast_remaining: Mapping[str, float] = field(default_factory=dict)
+    forecast_month: str | None = None
+    budgets: tuple[BudgetStatus, ...] = ()
+
+
+class CostWiring:
+    """What source constructors need from the exporter: config, context, shared resources."""
+
+    def __init__(self, exporter: CostExporter, config: CostConfig, ctx: Context):
+        self.exporter = exporter
+        self.config = config
+        self.ctx = ctx
+        self._store: CostCacheStore | None = None
+
+    @property
+    def tag_labels(self) -> Mapping[str, str]:
+        return self.config.labels_from_tags
+
+    @property
+    def store(self) -> CostCacheStore:
+        if self._store is None:
+            self._store = CostCacheStore(self.ctx.data_dir / "cost" / "cache.sqlite")
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+class SourceFactory(Protocol):
+    def __call__(self, config: Any, wiring: CostWiring) -> Source: ...
+
+
+def _cost_explorer(config: AwsCostExplorerSource, wiring: CostWiring) -> Source:
+    clients = AwsClients(
+        region=config.region,
+        profile=config.profile,
+        role_arn=config.role_arn,
+        endpoint_url=config.endpoint_url,
+        env=wiring.ctx.env,
+        clock=wiring.ctx.clock,
+    )
+    return CostExplorerPoller(
+        config,
+        interval=wiring.config.poll_interval.total_seconds(),
+        daily_request_cap=wiring.config.daily_request_cap,
+        tag_labels=wiring.tag_labels,
+        clients=clients,
+        store=wiring.store,
+        publish=wiring.exporter.publish_cost_explorer,
+        clock=wiring.ctx.clock,
+    )
+
+
+def _focus(config: FocusSource, wiring: CostWiring) -> Source:
+    reader = FocusReader(temp_dir=wiring.ctx.data_dir / "cost" / "duckdb")
+    wiring.exporter.on_stop(reader.close)
+    return FocusPoller(
+        config.name,
+        config.path,
+        interval=wiring.config.poll_interval.total_seconds(),
+        tag_keys=list(wiring.tag_labels.values()),
+        reader=reader,
+        publish=wiring.exporter.publish_ledger,
+        clock=wiring.ctx.clock,
+    )
+
+
+# Source type (the `type` key in `cost.sources`) → constructor.
+SOURCES: dict[str, SourceFactory] = {
+    "aws_cost_explorer": _cost_explorer,
+    "focus": _focus,
+}
+
+
+class CostExporter:
+    """Cloud cost: AWS Cost Explorer and FOCUS files → daily, MTD, forecast, budgets."""
+
+    name = "cost"
+
+    def __init__(self, config: CostConfig, clock: Clock = time.time):
+        self._config = config
+        self._clock = clock
+        self._labels = (*BASE_LABELS, *config.labels_from_tags)
+        self._rules = [
+            BudgetRule(b.name, b.amount, b.period, b.currency, b.cost_type, dict(b.match))
+            for b in config.budgets
+        ]
+        self._inputs: dict[str, tuple[_SourceInput, date]] = {}
+        self._views: dict[str, SourceView] = {}
+        self._snapshot = CostSnapshot(self._labels)
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._sources: list[Source] = []
+        self._on_stop: list[Any] = []
+
+    @classmethod
+    def from_config(cls, config: Config, ctx: Context) -> CostExporter:
+        exporter = cls(config.cost, clock=ctx.clock)
+        wiring = CostWiring(exporter, config.cost, ctx)
+        exporter.on_stop(wiring.close)
+        exporter._sources = [SOURCES[s.type](s, wiring) for s in config.cost.sources]
+        return exporter
+
+    @property
+    def sources(self) -> Sequence[Source]:
+        return self._sources
+
+    @property
+    def snapshot(self) -> CostSnapshot:
+        return self._snapshot
+
+    def collectors(self) -> Iterable[Collector]:
+        return [CostCollector(lambda: self._snapshot)]
+
+    def generation(self) -> int:
+        return self._generation
+
+    def on_stop(self, callback: Any) -> None:
+        self._on_stop.append(callback)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for callback in reversed(self._on_stop):
+            callback()
+        self._on_stop.clear()
+
+    def publish_ledger(self, source: str, ledger: Ledger) -> None:
+        """Take a free source's new ledger (FOCUS files)."""
+        self._update(source, _SourceInput(ledger))
+
+    def publish_cost_explorer(self, source: str, data: CostExplorerData) -> None:
+        """Take a Cost Explorer source's ledger, forecast, AWS budgets and API spend."""
+        self._update(
+            source,
+            _SourceInput(
+                data.ledger, data.paid, data.forecast_remaining, data.forecast_month, data.budgets
+            ),
+        )
+
+    def _update(self, source: str, data: _SourceInput) -> None:
+        today = utc_day(self._clock())
+        with self._lock:
+            # Same data on the same day renders the same: keep the generation, skip a render.
+            if self._inputs.get(source) == (data, today):
+                return
+            self._inputs[source] = (data, today)
+            self._views[source] = self._view(data, today)
+            budgets = budget_statuses(
+                self._rules, (v.summary for v in self._views.values()), self._labels
+            )
+            yaml_names = {b.name for b in budgets}
+            aws = {
+                b.name: b
+                for d, _ in self._inputs.values()
+                for b in d.budgets
+                if b.name not in yaml_names
+            }
+            self._snapshot = CostSnapshot(
+                self._labels, dict(self._views), budgets + tuple(aws[n] for n in sorted(aws))
+            )
+            self._generation += 1
+
+    def _view(self, data: _SourceInput, today: date) -> SourceView:
+        anomaly = self._config.anomaly
+        forecast = None
+        if data.forecast_month == today.strftime("%Y-%m"):
+            forecast = data.forecast_remaining
+        summary = summarise(
+            data.ledger,
+            today,
+            anomaly_window_days=anomaly.window_days,
+            anomaly_min_daily_cost=anomaly.min_daily_cost,
+            anomaly_enabled=anomaly.enabled,
+            forecast_remaining=forecast,
+        )
+        series, folded = fold(summary.series, self._config.max_series)
+        return SourceView(summary, series, folded, data.paid)

@@ -1,0 +1,337 @@
+"""GitHub and GitLab pollers: deployments, their statuses, and the commits they shipped.
+
+A deployment's commits are those between the previous deployed SHA and its own (compare
+API), so several pushes between deploys all count. Squash merges keep their lead time:
+a commit whose message names a pull request (`Title (#12)`) or merge request
+(`See merge request group/project!12`) is dated from that request's first commit. The first
+deployment seen has no previous SHA, so it falls back to the PR/MR that introduced its SHA.
+The same pollers run in the agent (recent window) and in `opslens backfill dora`.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agent.config.dora import DoraConfig, GithubSource, GitlabSource
+from exporters.base import Context, SourceError
+
+from .api import ApiClient
+from .parse_github import deployment_key as github_key
+from .parse_gitlab import deployment_key as gitlab_key
+from .records import (
+    HOTFIX_REF,
+    BadInput,
+    Batch,
+    Deployment,
+    Record,
+    ShippedCommit,
+    is_revert,
+    iso,
+    parse_time,
+)
+from .store import Outcome
+
+Submit = Callable[[Batch], Awaitable[Outcome]]
+Progress = Callable[[int, int], None]
+
+GITHUB_PR = re.compile(r"\(#(\d+)\)\s*$")
+GITLAB_MR = re.compile(r"See merge request [\w./-]*!(\d+)")
+OVERLAP = 3600.0  # re-read the last hour on each poll: statuses can arrive late
+FIRST_LOOKBACK = 86400.0
+BATCH_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Found:
+    """A finished deployment as the API reports it."""
+
+    id: str
+    environment: str
+    status: str
+    finished_at: float
+    sha: str
+    ref: str
+
+
+def _time(value: Any, where: str) -> float:
+    try:
+        return parse_time(value, where)
+    except BadInput as exc:
+        raise SourceError("bad_response", str(exc)) from None
+
+
+class ForgePoller:
+    """Shared flow: find deployments since a time, resolve their commits, store them."""
+
+    exporter = "dora"
+
+    def __init__(
+        self,
+        source: GithubSource | GitlabSource,
+        dora: DoraConfig,
+        ctx: Context,
+        submit: Submit,
+        client: ApiClient | None = None,
+    ):
+        self.source = source
+        self.name = source.name
+        self.environments = source.environments or dora.environments
+        self._interval = dora.poll_interval.seconds_f
+        self._ctx = ctx
+        self._submit = submit
+        self._client = client
+        self._last_success: float | None = None
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    @property
+    def client(self) -> ApiClient:
+        if self._client is None:
+            token = self._ctx.secret(self.source.token_env)
+            if not token:
+                raise SourceError("auth", f"{self.source.token_env} is not set")
+            self._client = self.make_client(token)
+        return self._client
+
+    def make_client(self, token: str) -> ApiClient:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    async def poll(self) -> None:
+        now = self._ctx.clock()
+        since = (self._last_success or now - FIRST_LOOKBACK + OVERLAP) - OVERLAP
+        await self.sync(since)
+        self._last_success = now
+
+    def deployments(self, environment: str, since: float) -> AsyncIterator[Found]:
+        raise NotImplementedError
+
+    async def commits(self, previous: str | None, sha: str) -> tuple[ShippedCommit, ...]:
+        raise NotImplementedError
+
+    def key(self, found: Found) -> str:
+        raise NotImplementedError
+
+    async def sync(self, since: float, progress: Progress | None = None) -> int:
+        """Store every deployment finished since `since`; return how many were found."""
+        found = [f for env in self.environments async for f in self.deployments(env, since)]
+        found.sort(key=lambda f: f.finished_at)
+        previous: dict[str, str] = {}
+        records: list[Record] = []
+        for done, f in enumerate(found, start=1):
+            commits: tuple[ShippedCommit, ...] | None = None
+            if f.status == "success":
+                commits = await self.commits(previous.get(f.environment), f.sha)
+                previous[f.environment] = f.sha
+            rework = bool(HOTFIX_REF.search(f.ref)) or any(c.rework for c in commits or ())
+            records.append(
+                Deployment(
+                    self.key(f),
+                    self.source.service,
+                    f.environment,
+                    f.status,  # type: ignore[arg-type]
+                    f.finished_at,
+                    f.sha,
+                    rework,
+                    commits,
+                )
+            )
+            if len(records) >= BATCH_SIZE:
+                await self._submit(Batch(tuple(records)))
+                records = []
+            if progress:
+                progress(done, len(found))
+        if records:
+            await self._submit(Batch(tuple(records)))
+        if progress and not found:
+            progress(0, 0)
+        return len(found)
+
+
+class GitHubPoller(ForgePoller):
+    """GitHub REST: deployments + statuses, compare, PR commits."""
+
+    source: GithubSource
+
+    def make_client(self, token: str) -> ApiClient:
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "opslens",
+        }
+        return ApiClient(self.source.api_url, headers, clock=self._ctx.clock)
+
+    @property
+    def repo(self) -> str:
+        return f"/repos/{self.source.repo}"
+
+    def key(self, found: Found) -> str:
+        return github_key(self.source, found.id)
+
+    async def deployments(self, environment: str, since: float) -> AsyncIterator[Found]:
+        params = {"environment": environment, "per_page": 100}
+        async for page in self.client.pages(f"{self.repo}/deployments", params):
+            older = False
+            for d in page:  # newest first
+                if _time(d.get("created_at"), "deployment.created_at") < since:
+                    older = True
+                    continue
+                status = await self._status(d["id"])
+                if status is not None:
+                    state, at = status
+                    yield Found(
+                        str(d["id"]), environment, state, at, str(d["sha"]), str(d.get("ref") or "")
+                    )
+            if older:
+                return
+
+    async def _status(self, deployment_id: Any) -> tuple[str, float] | None:
+        """First success wins (several success statuses count once); else the last failure."""
+        success: float | None = None
+        failure: float | None = None
+        url = f"{self.repo}/deployments/{deployment_id}/statuses"
+        async for page in self.client.pages(url, {"per_page": 100}):
+            for s in page:
+                at = _time(s.get("created_at"), "status.created_at")
+                if s.get("state") == "success":
+                    success = at if success is None else min(success, at)
+                elif s.get("state") in ("failure", "error"):
+                    failure = at if failure is None else max(failure, at)
+        if success is not None:
+            return "success", success
+        if failure is not None:
+            return "failure", failure
+        return None
+
+    async def commits(self, previous: str | None, sha: str) -> tuple[ShippedCommit, ...]:
+        if previous == sha:
+            return ()
+        if previous is None:
+            pulls, _ = await self.client.get(f"{self.repo}/commits/{sha}/pulls")
+            if isinstance(pulls, list) and pulls:
+                start = await self._pr_start(int(pulls[0]["number"]))
+                if start is not None:
+                    return (ShippedCommit(sha, start),)
+            data, _ = await self.client.get(f"{self.repo}/commits/{sha}")
+            commit = data["commit"]
+            return (
+                ShippedCommit(
+                    sha,
+                    _time(commit["author"]["date"], "commit.author.date"),
+                    is_revert(commit.get("message")),
+                ),
+            )
+        out = []
+        url = f"{self.repo}/compare/{previous}...{sha}"
+        async for page in self.client.pages(url, {"per_page": 100}, key="commits"):
+            for c in page:
+                message = str(c["commit"].get("message") or "")
+                at = _time(c["commit"]["author"]["date"], "commit.author.date")
+                if match := GITHUB_PR.search(message.split("\n", 1)[0]):
+                    start = await self._pr_start(int(match.group(1)))
+                    at = min(at, start) if start is not None else at
+                out.append(ShippedCommit(str(c["sha"]), at, is_revert(message)))
+        return tuple(out)
+
+    async def _pr_start(self, number: int) -> float | None:
+        """Author date of a pull request's first commit (GitHub lists them oldest first)."""
+        async for page in self.client.pages(
+            f"{self.repo}/pulls/{number}/commits", {"per_page": 100}
+        ):
+            dates = [_time(c["commit"]["author"]["date"], "commit.author.date") for c in page]
+            return min(dates) if dates else None
+        return None
+
+
+class GitLabPoller(ForgePoller):
+    """GitLab REST v4: deployments, repository compare, merge request commits."""
+
+    source: GitlabSource
+
+    def make_client(self, token: str) -> ApiClient:
+        headers = {"PRIVATE-TOKEN": token, "User-Agent": "opslens"}
+        return ApiClient(f"{self.source.url.rstrip('/')}/api/v4", headers, clock=self._ctx.clock)
+
+    @property
+    def project(self) -> str:
+        return "/projects/" + urllib.parse.quote(str(self.source.project), safe="")
+
+    def key(self, found: Found) -> str:
+        return gitlab_key(self.source, found.id)
+
+    async def deployments(self, environment: str, since: float) -> AsyncIterator[Found]:
+        params = {
+            "environment": environment,
+            "updated_after": iso(since),
+            "order_by": "updated_at",
+            "sort": "asc",
+            "per_page": 100,
+        }
+        async for page in self.client.pages(f"{self.project}/deployments", params):
+            for d in page:
+                status = {"success": "success", "failed": "failure"}.get(str(d.get("status")))
+                if status is None:
+                    continue
+                deployable = d.get("deployable") if isinstance(d.get("deployable"), dict) else {}
+                finished = (
+                    d.get("finished_at") or deployable.get("finished_at") or d.get("updated_at")
+                )
+                yield Found(
+                    str(d["id"]),
+                    environment,
+                    status,
+                    _time(finished, "deployment.finished_at"),
+                    str(d["sha"]),
+                    str(d.get("ref") or ""),
+                )
+
+    async def commits(self, previous: str | None, sha: str) -> tuple[ShippedCommit, ...]:
+        if previous == sha:
+            return ()
+        if previous is None:
+            mrs, _ = await self.client.get(
+                f"{self.project}/repository/commits/{sha}/merge_requests"
+            )
+            if isinstance(mrs, list) and mrs:
+                start = await self._mr_start(int(mrs[0]["iid"]))
+                if start is not None:
+                    return (ShippedCommit(sha, start),)
+            c, _ = await self.client.get(f"{self.project}/repository/commits/{sha}")
+            return (ShippedCommit(sha, _authored(c), is_revert(c.get("message"))),)
+        data, _ = await self.client.get(
+            f"{self.project}/repository/compare", {"from": previous, "to": sha}
+        )
+        out = []
+        for c in data.get("commits") or []:
+            at = _authored(c)
+            message = str(c.get("message") or "")
+            if match := GITLAB_MR.search(message):
+                start = await self._mr_start(int(match.group(1)))
+                at = min(at, start) if start is not None else at
+            out.append(ShippedCommit(str(c["id"]), at, is_revert(message)))
+        return tuple(out)
+
+    async def _mr_start(self, iid: int) -> float | None:
+        dates: list[float] = []
+        async for page in self.client.pages(
+            f"{self.project}/merge_requests/{iid}/commits", {"per_page": 100}
+        ):
+            dates.extend(_authored(c) for c in page)
+        return min(dates) if dates else None
+
+
+def _authored(commit: dict[str, Any]) -> float:
+    return _time(commit.get("authored_date") or commit.get("created_at"), "commit.authored_date")
+
+
+__all__ = ["GitHubPoller", "GitLabPoller"]

@@ -1,0 +1,127 @@
+"""The `git` source: every tag matching `deploy_tags` in a local repository is a deployment.
+
+A tag's deployment time is its creation date (the tagger date for annotated tags, the
+commit date otherwise); its commits are those reachable from it and not from the previous
+matching tag, dated by author time so rebases keep their lead time. Tags named like a
+hotfix, and ranges containing a revert, count as rework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from agent.config.dora import DoraConfig, GitSource
+from exporters.base import SourceError
+
+from .records import Batch, Deployment, Record, ShippedCommit, is_revert
+from .store import Outcome
+
+Submit = Callable[[Batch], Awaitable[Outcome]]
+MAX_COMMITS = 1000
+FIELD = "\x1f"
+RECORD = "\x1e"
+
+
+async def git(path: str, *args: str) -> str:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            "-C",
+            path,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except FileNotFoundError:
+        raise SourceError("git", "git is not installed") from None
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise SourceError(
+            "git", f"git {args[0]} failed: {err.decode(errors='replace').strip()[:300]}"
+        )
+    return out.decode(errors="replace")
+
+
+def parse_tags(text: str, pattern: str) -> list[tuple[str, str, float]]:
+    """`for-each-ref` output to (tag, commit sha, created) sorted oldest first."""
+    tags = []
+    for line in text.splitlines():
+        parts = line.split(FIELD)
+        if len(parts) != 4 or not fnmatch.fnmatchcase(parts[0], pattern):
+            continue
+        name, obj, peeled, created = parts
+        if not created.strip():
+            continue
+        tags.append((name, peeled or obj, float(created)))
+    return sorted(tags, key=lambda t: (t[2], t[0]))
+
+
+def parse_log(text: str) -> list[ShippedCommit]:
+    commits = []
+    for entry in text.split(RECORD):
+        parts = entry.strip("\n").split(FIELD)
+        if len(parts) >= 3 and parts[0]:
+            commits.append(ShippedCommit(parts[0], float(parts[1]), is_revert(parts[2])))
+    return commits
+
+
+class GitTagPoller:
+    """Read deploy tags from a local repository into the store (idempotent per tag)."""
+
+    exporter = "dora"
+
+    def __init__(self, source: GitSource, dora: DoraConfig, submit: Submit):
+        self.source = source
+        self.name = source.name
+        self._interval = min(dora.poll_interval.seconds_f, 300.0)
+        self._submit = submit
+        self._done: set[str] = set()
+
+    @property
+    def interval(self) -> float:
+        return self._interval
+
+    async def poll(self) -> None:
+        await self.sync()
+
+    async def sync(self) -> int:
+        path = str(Path(self.source.path).expanduser())
+        fmt = FIELD.join(
+            ["%(refname:short)", "%(objectname)", "%(*objectname)", "%(creatordate:unix)"]
+        )
+        text = await git(path, "for-each-ref", f"--format={fmt}", "refs/tags")
+        tags = parse_tags(text, self.source.deploy_tags)
+        records: list[Record] = []
+        previous: str | None = None
+        for name, sha, created in tags:
+            if name not in self._done:
+                span = f"{previous}..{sha}" if previous else sha
+                log = await git(
+                    path,
+                    "log",
+                    f"--max-count={MAX_COMMITS}",
+                    f"--format=%H{FIELD}%at{FIELD}%s{RECORD}",
+                    span,
+                )
+                commits = tuple(parse_log(log))
+                rework = "hotfix" in name.lower() or any(c.rework for c in commits)
+                records.append(
+                    Deployment(
+                        f"git:{self.source.name}:{name}",
+                        self.source.service,
+                        self.source.environment,
+                        "success",
+                        created,
+                        sha,
+                        rework,
+                        commits,
+                    )
+                )
+            previous = sha
+        if records:
+            await self._submit(Batch(tuple(records)))
+        self._done.update(name for name, _, _ in tags)
+        return len(records)

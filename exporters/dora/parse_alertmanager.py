@@ -1,0 +1,57 @@
+"""Alertmanager webhook (v4) to incidents: firing opens, resolved closes.
+
+An alert is one incident per `fingerprint` + `startsAt`, so Alertmanager's repeats and
+retries never count twice. Only alerts whose labels equal every `match` entry count; the
+service comes from `service_label` (else `job`), the environment from `environment_label`
+(else the first of `dora.environments`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from typing import Any
+
+from agent.config.dora import AlertmanagerIncidents
+
+from .records import BadInput, Batch, Incident, Record, parse_optional_time, parse_time
+
+
+def parse_alertmanager(
+    payload: Any, settings: AlertmanagerIncidents, envs: Collection[str], default_env: str
+) -> Batch:
+    if not isinstance(payload, dict):
+        raise BadInput("body", "expected a JSON object")
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list):
+        raise BadInput("alerts", "expected a list")
+    records: list[Record] = []
+    for i, alert in enumerate(alerts):
+        where = f"alerts[{i}]"
+        if not isinstance(alert, dict):
+            raise BadInput(where, "expected an object")
+        labels = alert.get("labels")
+        if not isinstance(labels, dict):
+            raise BadInput(f"{where}.labels", "expected an object")
+        status = alert.get("status")
+        if status not in ("firing", "resolved"):
+            raise BadInput(f"{where}.status", "expected 'firing' or 'resolved'")
+        started = parse_time(alert.get("startsAt"), f"{where}.startsAt")
+        ended = parse_optional_time(alert.get("endsAt"), f"{where}.endsAt")
+        if any(labels.get(k) != v for k, v in settings.match.items()):
+            continue
+        service = labels.get(settings.service_label) or labels.get("job")
+        environment = labels.get(settings.environment_label) or default_env
+        if not isinstance(service, str) or environment not in envs:
+            continue
+        fingerprint = alert.get("fingerprint")
+        if not isinstance(fingerprint, str) or not fingerprint:
+            text = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            fingerprint = hashlib.sha256(text.encode()).hexdigest()[:16]
+        resolved = None
+        if status == "resolved":
+            resolved = max(ended if ended is not None else started, started)
+        key = f"alertmanager:{fingerprint}:{round(started * 1000)}"
+        records.append(Incident(key, service, str(environment), started, resolved))
+    skipped = len(alerts) - len(records)
+    return Batch(tuple(records), None, f"{skipped} alerts not matched" if skipped else None)

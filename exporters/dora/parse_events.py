@@ -1,0 +1,95 @@
+"""Generic events (`POST /api/v1/events`, DESIGN §5): one object or a list, to records."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from .records import BadInput, Batch, Deployment, Incident, Record, ShippedCommit, parse_time
+from .records import parse_optional_time as optional_time
+
+MAX_EVENTS = 10_000
+
+
+def text(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
+    """A non-empty string field (ids, names), or None when optional and absent."""
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise BadInput(f"{where}{key}", "expected a non-empty string of at most 200 characters")
+    return value.strip()
+
+
+def _commits(value: Any, where: str) -> tuple[ShippedCommit, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise BadInput(where, "expected a list of {sha, committed_at}")
+    commits = []
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise BadInput(at, "expected an object with sha and committed_at")
+        sha = text(item, "sha", f"{at}.")
+        committed = parse_time(item.get("committed_at"), f"{at}.committed_at")
+        commits.append(ShippedCommit(str(sha), committed))
+    return tuple(commits)
+
+
+def parse_event(obj: Any, where: str, environments: Collection[str]) -> Record | None:
+    """One event to a record; None when its environment is not counted."""
+    if not isinstance(obj, dict):
+        raise BadInput(where or "body", "expected a JSON object")
+    prefix = f"{where}." if where else ""
+    kind = obj.get("kind")
+    if kind not in ("deployment", "incident"):
+        raise BadInput(f"{prefix}kind", "expected 'deployment' or 'incident'")
+    event_id = text(obj, "id", prefix)
+    service = text(obj, "service", prefix)
+    environment = text(obj, "environment", prefix)
+    assert event_id and service and environment
+    if kind == "deployment":
+        status = obj.get("status")
+        if status not in ("success", "failure"):
+            raise BadInput(f"{prefix}status", "expected 'success' or 'failure'")
+        finished = parse_time(obj.get("finished_at"), f"{prefix}finished_at")
+        rework = obj.get("rework", False)
+        if not isinstance(rework, bool):
+            raise BadInput(f"{prefix}rework", "expected true or false")
+        commits = _commits(obj.get("commits"), f"{prefix}commits")
+        record: Record = Deployment(
+            f"events:{event_id}", service, environment, status, finished, None, rework, commits
+        )
+    else:
+        started = parse_time(obj.get("started_at"), f"{prefix}started_at")
+        resolved = optional_time(obj.get("resolved_at"), f"{prefix}resolved_at")
+        if resolved is not None and resolved < started:
+            raise BadInput(f"{prefix}resolved_at", "is before started_at")
+        deployment = text(obj, "deployment_id", prefix, required=False)
+        record = Incident(
+            f"events:{event_id}",
+            service,
+            environment,
+            started,
+            resolved,
+            f"events:{deployment}" if deployment else None,
+        )
+    return record if environment in environments else None
+
+
+def parse_events(body: Any, environments: Collection[str]) -> Batch:
+    """Validate a whole body first, so a bad element rejects the request and stores nothing."""
+    if isinstance(body, list):
+        if not body:
+            raise BadInput("body", "expected at least one event")
+        if len(body) > MAX_EVENTS:
+            raise BadInput("body", f"at most {MAX_EVENTS} events per request")
+        parsed = [parse_event(item, f"[{i}]", environments) for i, item in enumerate(body)]
+    else:
+        parsed = [parse_event(body, "", environments)]
+    records = tuple(r for r in parsed if r is not None)
+    skipped = len(parsed) - len(records)
+    return Batch(records, None, f"{skipped} events outside dora.environments" if skipped else None)

@@ -1,0 +1,146 @@
+"""GitLab webhook deliveries to records: pure functions, tested on real payloads.
+
+Deploy signal `deployment` (default): Deployment Hook events with status success/failed.
+Signal `pipeline`: a pipeline's jobs that start a counted environment. Push, merge request
+and pipeline events feed the commit history. GitLab sends three timestamp formats
+(`2021-04-28 21:50:00 +0200`, `2017-12-10 17:01:11 UTC`, ISO 8601); all are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Any
+
+from agent.config.dora import GitlabSource
+
+from .parse_github import field, obj, push_commits, sub
+from .records import (
+    HOTFIX_LABELS,
+    HOTFIX_REF,
+    BadInput,
+    Batch,
+    Commit,
+    Deployment,
+    Record,
+    ignored,
+    is_revert,
+    parse_time,
+)
+
+STATUS = {"success": "success", "failed": "failure"}
+_COMMIT_URL = re.compile(r"/commit/([0-9a-f]{40})\b")
+
+
+def project_matches(payload: Any, source: GitlabSource) -> bool:
+    if not isinstance(payload, dict):
+        return False
+    project = sub(payload, "project")
+    wanted = str(source.project).lower()
+    ids = {str(project.get("id", "")), str(payload.get("project_id", ""))}
+    path = str(project.get("path_with_namespace", "")).lower()
+    return wanted == path or wanted in ids
+
+
+def deployment_key(source: GitlabSource, deployment_id: Any) -> str:
+    return f"gitlab:{str(source.project).lower()}:{deployment_id}"
+
+
+def parse_gitlab(
+    kind: str, delivery: str | None, payload: Any, source: GitlabSource, envs: Collection[str]
+) -> Batch:
+    """Turn one delivery (`object_kind`) into records; unused events are ignored."""
+    if not isinstance(payload, dict):
+        raise BadInput("body", "expected a JSON object")
+    records: list[Record] = []
+    if kind == "deployment" and source.deploy_signal == "deployment":
+        status = STATUS.get(str(field(payload, "status", "body")))
+        env = str(field(payload, "environment", "body"))
+        if status is None:
+            return ignored(f"deployment status {payload.get('status')!r}", delivery)
+        if env not in envs:
+            return ignored(f"environment {env!r} not counted", delivery)
+        at = parse_time(payload.get("status_changed_at"), "status_changed_at")
+        match = _COMMIT_URL.search(str(payload.get("commit_url", "")))
+        ref = payload.get("ref") if isinstance(payload.get("ref"), str) else ""
+        records.append(
+            Deployment(
+                deployment_key(source, field(payload, "deployment_id", "body")),
+                source.service,
+                env,
+                status,  # type: ignore[arg-type]
+                at,
+                match.group(1) if match else None,
+                bool(HOTFIX_REF.search(ref or "")),
+            )
+        )
+    elif kind == "pipeline":
+        records.extend(_pipeline(payload, source, envs))
+    elif kind == "push":
+        ref = payload.get("ref")
+        if not isinstance(ref, str) or not ref.startswith("refs/heads/"):
+            return ignored("push is not a branch update", delivery)
+        records.extend(push_commits(source.service, payload))
+    elif kind == "merge_request":
+        attrs = obj(payload, "object_attributes")
+        if attrs.get("action") != "merge" and attrs.get("state") != "merged":
+            return ignored("merge request not merged", delivery)
+        records.extend(_merged(payload, attrs, source.service))
+    else:
+        return ignored(f"event {kind!r} not used", delivery)
+    if not records:
+        return ignored("nothing to count", delivery)
+    return Batch(tuple(records), delivery)
+
+
+def _merged(payload: dict[str, Any], attrs: dict[str, Any], service: str) -> list[Commit]:
+    sha = attrs.get("squash_commit_sha") or attrs.get("merge_commit_sha")
+    if not sha:
+        return []
+    started = parse_time(
+        field(attrs, "created_at", "object_attributes"), "object_attributes.created_at"
+    )
+    labels = payload.get("labels") or attrs.get("labels") or []
+    names = {str(label.get("title", "")).lower() for label in labels if isinstance(label, dict)}
+    branch = attrs.get("source_branch") if isinstance(attrs.get("source_branch"), str) else ""
+    rework = bool(names & HOTFIX_LABELS) or bool(HOTFIX_REF.search(branch or ""))
+    return [Commit(service, str(sha), started, None, rework)]
+
+
+def _pipeline(payload: dict[str, Any], source: GitlabSource, envs: Collection[str]) -> list[Record]:
+    attrs = obj(payload, "object_attributes")
+    records: list[Record] = []
+    commit = payload.get("commit")
+    if isinstance(commit, dict) and commit.get("id") and commit.get("timestamp"):
+        at = parse_time(commit["timestamp"], "commit.timestamp")
+        records.append(
+            Commit(source.service, str(commit["id"]), at, None, is_revert(commit.get("message")))
+        )
+    if source.deploy_signal != "pipeline":
+        return records
+    builds = payload.get("builds")
+    if not isinstance(builds, list):
+        raise BadInput("builds", "expected a list")
+    ref = attrs.get("ref") if isinstance(attrs.get("ref"), str) else ""
+    for i, build in enumerate(builds):
+        env = build.get("environment") if isinstance(build, dict) else None
+        if not isinstance(env, dict) or env.get("action") != "start" or env.get("name") not in envs:
+            continue
+        status = STATUS.get(str(build.get("status")))
+        if status is None:
+            continue
+        finished = build.get("finished_at") or attrs.get("finished_at")
+        records.append(
+            Deployment(
+                deployment_key(
+                    source, f"pipeline:{field(attrs, 'id', 'object_attributes')}:{env['name']}"
+                ),
+                source.service,
+                str(env["name"]),
+                status,  # type: ignore[arg-type]
+                parse_time(finished, f"builds[{i}].finished_at"),
+                str(field(attrs, "sha", "object_attributes")),
+                bool(HOTFIX_REF.search(ref or "")),
+            )
+        )
+    return records

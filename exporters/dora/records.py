@@ -1,0 +1,126 @@
+"""Typed records the parsers produce and the store keeps, and the errors parsers raise."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Status = Literal["pending", "success", "failure"]
+
+# Rework rules shared by every provider (README of the exporter lists them).
+HOTFIX_REF = re.compile(r"(^|/)(hotfix|hot-fix)([/_-]|$)", re.I)
+HOTFIX_LABELS = frozenset({"hotfix", "hot-fix", "rework", "revert"})
+REVERT_MESSAGE = re.compile(r'^Revert "|This reverts commit [0-9a-f]{7,40}', re.M)
+
+
+class BadInput(ValueError):
+    """A body that cannot be accepted; `field` names the offending JSON path."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """A commit as history knows it: `parent` is its first parent where a push told us."""
+
+    service: str
+    sha: str
+    committed_at: float | None
+    parent: str | None = None
+    rework: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedCommit:
+    sha: str
+    committed_at: float
+    rework: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One deployment; `commits` None means: work them out from the stored history."""
+
+    key: str
+    service: str
+    environment: str
+    status: Status
+    finished_at: float
+    sha: str | None = None
+    rework: bool = False
+    commits: tuple[ShippedCommit, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    key: str
+    service: str
+    environment: str
+    started_at: float
+    resolved_at: float | None = None
+    deployment_key: str | None = None
+
+
+Record = Commit | Deployment | Incident
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one delivery yields; stored in one transaction, skipped if `delivery` was seen."""
+
+    records: tuple[Record, ...] = ()
+    delivery: str | None = None
+    ignored: str | None = field(default=None)
+
+    @property
+    def empty(self) -> bool:
+        return not self.records
+
+
+def ignored(reason: str, delivery: str | None = None) -> Batch:
+    return Batch((), delivery, reason)
+
+
+_GITLAB_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ?(UTC|[+-]\d{4})$")
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(value: Any, where: str) -> float:
+    """Parse RFC 3339 and GitLab's `2021-04-28 21:50:00 +0200` / `... UTC` forms to unix time."""
+    if not isinstance(value, str) or not value:
+        raise BadInput(where, "expected an RFC 3339 timestamp string")
+    text = value.strip()
+    if match := _GITLAB_TIME.match(text):
+        zone = "+0000" if match.group(3) == "UTC" else match.group(3)
+        text = f"{match.group(1)}T{match.group(2)}{zone}"
+    # Python before 3.12 keeps at most 6 fraction digits; Alertmanager sends 9.
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6], text, count=1)
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(where, f"{value!r} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise BadInput(where, f"{value!r} has no time zone")
+    return parsed.timestamp()
+
+
+def parse_optional_time(value: Any, where: str) -> float | None:
+    """Like parse_time; null, empty and Go's zero time mean "not set"."""
+    if value is None or value == "" or (isinstance(value, str) and value.startswith("0001-01-01")):
+        return None
+    return parse_time(value, where)
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_revert(message: str | None) -> bool:
+    return bool(message and REVERT_MESSAGE.search(message))

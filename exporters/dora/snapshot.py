@@ -1,0 +1,224 @@
+"""Compute every DORA metric from the store: one immutable snapshot per refresh.
+
+Counters and histograms are aggregates over all stored records, so they never reset on a
+restart and a redelivery cannot double count. Windowed gauges (7d, 30d, 90d) and levels
+follow DESIGN §6. Medians are exact (SQLite window functions, no sampling).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from agent.config.dora import Levels
+
+DAY = 86400.0
+WINDOWS: dict[str, float] = {"7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
+# DORA-aligned buckets: 1 hour, 1 day, 1 week, 30 days, 180 days.
+LEVEL_METRICS = ("deployment_frequency", "lead_time", "change_failure_ratio", "time_to_restore")
+
+Series = tuple[str, str]  # (service, environment)
+
+# Counter name → column of the TOTALS row.
+COUNTER_COLUMNS = {
+    "dora_deployments": 2,
+    "dora_failed_deployments": 3,
+    "dora_change_failures": 4,
+    "dora_rework_deployments": 5,
+    "dora_incidents": 7,
+}
+GAUGE_NAMES = (
+    "dora_incidents_open",
+    "dora_last_deployment_timestamp_seconds",
+    "dora_deployment_frequency_per_day",
+    "dora_lead_time_median_seconds",
+    "dora_change_failure_ratio",
+    "dora_time_to_restore_median_seconds",
+    "dora_rework_ratio",
+    "dora_performance_level",
+)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """Cumulative bucket counts (same order as BUCKETS), count and sum."""
+
+    buckets: tuple[int, ...]
+    count: int
+    sum: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the collector exposes, keyed by metric name then label values."""
+
+    counters: Mapping[str, Mapping[Series, float]] = field(default_factory=dict)
+    histograms: Mapping[str, Mapping[Series, Histogram]] = field(default_factory=dict)
+    gauges: Mapping[str, Mapping[tuple[str, ...], float]] = field(default_factory=dict)
+    computed_at: float = 0.0
+
+
+def _median(
+    conn: sqlite3.Connection, table: str, value: str, time_col: str, series: Series, since: float
+) -> float | None:
+    """Exact median of `value` over rows of a series with `time_col >= since`.
+
+    Counts by the time index, then walks the value-ordered index to the middle: no sort,
+    at most half the series' rows read, all inside SQLite.
+    """
+    env_service = (series[1], series[0], since)
+    (n,) = conn.execute(
+        f"SELECT count(*) FROM {table} INDEXED BY {table}_window "
+        f"WHERE environment = ? AND service = ? AND {time_col} >= ?",
+        env_service,
+    ).fetchone()
+    if not n:
+        return None
+    middle = conn.execute(
+        f"SELECT {value} FROM {table} INDEXED BY {table}_value "
+        f"WHERE environment = ? AND service = ? AND {time_col} >= ? AND {value} IS NOT NULL "
+        f"ORDER BY {value} LIMIT ? OFFSET ?",
+        (*env_service, 2 - n % 2, (n - 1) // 2),
+    ).fetchall()
+    return sum(v for (v,) in middle) / len(middle)
+
+
+def level_higher_better(value: float, elite: float, high: float, medium: float) -> int:
+    return 3 if value >= elite else 2 if value >= high else 1 if value >= medium else 0
+
+
+def level_lower_better(value: float, elite: float, high: float, medium: float, strict: bool) -> int:
+    def ok(limit: float) -> bool:
+        return value < limit if strict else value <= limit
+
+    return 3 if ok(elite) else 2 if ok(high) else 1 if ok(medium) else 0
+
+
+TOTALS = f"""
+SELECT service, environment, deployments, failed, change_failures, rework, last_deployment,
+       incidents, open, lead_count, lead_sum, {", ".join(f"lead_b{i}" for i in range(1, 6))},
+       restore_count, restore_sum, {", ".join(f"restore_b{i}" for i in range(1, 6))}
+FROM series_totals
+"""
+
+
+def compute(
+    conn: sqlite3.Connection, now: float, environments: Collection[str], levels: Levels
+) -> Snapshot:
+    """Read the store once and build the snapshot (a read transaction: one consistent view)."""
+    envs = set(environments)
+    window_cols = []
+    params: list[float] = []
+    for length in WINDOWS.values():
+        window_cols.append(
+            "sum(finished_at >= ? AND status = 'success'), sum(finished_at >= ?), "
+            "sum(finished_at >= ? AND (status = 'failure' OR incidents > 0)), "
+            "sum(finished_at >= ? AND rework)"
+        )
+        params += [now - length] * 4
+    conn.execute("BEGIN")
+    try:
+        totals = [row for row in conn.execute(TOTALS) if row[1] in envs]
+        windowed: dict[Series, tuple[int, ...]] = {}
+        oldest = now - max(WINDOWS.values())
+        for env in sorted(envs):
+            for row in conn.execute(
+                f"""
+                SELECT service, {", ".join(window_cols)} FROM deployments
+                INDEXED BY deployments_window
+                WHERE environment = ? AND finished_at >= ? AND status != 'pending'
+                GROUP BY service
+                """,
+                (*params, env, oldest),
+            ):
+                windowed[(row[0], env)] = tuple(row[1:])
+        lead_medians: dict[str, dict[Series, float]] = {w: {} for w in WINDOWS}
+        restore_medians: dict[str, dict[Series, float]] = {w: {} for w in WINDOWS}
+        for row in totals:
+            series = (row[0], row[1])
+            for w, length in WINDOWS.items():
+                if row[9]:
+                    lead = _median(
+                        conn, "lead_times", "seconds", "shipped_at", series, now - length
+                    )
+                    if lead is not None:
+                        lead_medians[w][series] = lead
+                if row[7]:
+                    restore = _median(
+                        conn, "incidents", "restored", "resolved_at", series, now - length
+                    )
+                    if restore is not None:
+                        restore_medians[w][series] = restore
+    finally:
+        conn.execute("COMMIT")
+    return _assemble(now, totals, windowed, lead_medians, restore_medians, levels)
+
+
+def _assemble(
+    now: float,
+    totals: list[tuple],  # type: ignore[type-arg]
+    windowed: dict[Series, tuple[int, ...]],
+    lead_medians: dict[str, dict[Series, float]],
+    restore_medians: dict[str, dict[Series, float]],
+    levels: Levels,
+) -> Snapshot:
+    counters: dict[str, dict[Series, float]] = {name: {} for name in COUNTER_COLUMNS}
+    gauges: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in GAUGE_NAMES}
+    histograms: dict[str, dict[Series, Histogram]] = {
+        "dora_lead_time_seconds": {},
+        "dora_time_to_restore_seconds": {},
+    }
+    perf = gauges["dora_performance_level"]
+    lv = levels
+    for row in totals:
+        series: Series = (row[0], row[1])
+        deployed, incidents = row[2], row[7]
+        if deployed:
+            for name, column in COUNTER_COLUMNS.items():
+                if name != "dora_incidents":
+                    counters[name][series] = row[column]
+            if row[6] is not None:
+                gauges["dora_last_deployment_timestamp_seconds"][series] = row[6]
+        if incidents:
+            counters["dora_incidents"][series] = incidents
+            gauges["dora_incidents_open"][series] = row[8]
+            histograms["dora_time_to_restore_seconds"][series] = Histogram(
+                tuple(row[18:23]), row[16], row[17]
+            )
+        if row[9]:
+            histograms["dora_lead_time_seconds"][series] = Histogram(
+                tuple(row[11:16]), row[9], row[10]
+            )
+        counts = windowed.get(series, (0,) * 12)
+        for i, (window, length) in enumerate(WINDOWS.items()):
+            key = (*series, window)
+            if deployed:
+                ok, all_, cf, rw = counts[4 * i : 4 * i + 4]
+                frequency = ok / (length / DAY)
+                gauges["dora_deployment_frequency_per_day"][key] = frequency
+                f = lv.deployment_frequency_per_day
+                perf[(*key, "deployment_frequency")] = level_higher_better(
+                    frequency, f.elite, f.high, f.medium
+                )
+                if all_:
+                    ratio = cf / all_
+                    gauges["dora_change_failure_ratio"][key] = ratio
+                    gauges["dora_rework_ratio"][key] = rw / all_
+                    c = lv.change_failure_ratio
+                    perf[(*key, "change_failure_ratio")] = level_lower_better(
+                        ratio, c.elite, c.high, c.medium, strict=False
+                    )
+            if (median := lead_medians[window].get(series)) is not None:
+                gauges["dora_lead_time_median_seconds"][key] = median
+                t = lv.lead_time
+                perf[(*key, "lead_time")] = level_lower_better(
+                    median, t.elite.seconds_f, t.high.seconds_f, t.medium.seconds_f, strict=True
+                )
+            if (median := restore_medians[window].get(series)) is not None:
+                gauges["dora_time_to_restore_median_seconds"][key] = median
+                r = lv.time_to_restore
+                perf[(*key, "time_to_restore")] = level_lower_better(
+                    median, r.elite.seconds_f, r.high.seconds_f, r.medium.seconds_f, strict=True
+                )
+    return Snapshot(counters, histograms, gauges, now)

@@ -1,0 +1,107 @@
+"""Durability: flood the real agent, SIGKILL it mid-flood, restart, find every ack counted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.support.procs import free_port, wait_http
+
+from .conftest import samples
+
+OPSLENS = Path(sys.executable).parent / "opslens"
+CONFIG = """
+version: 1
+project: durability
+dora:
+  sources:
+    - {type: events, name: events}
+"""
+SERVICES = ("alpha", "beta", "gamma", "delta")
+
+
+def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    log = (tmp / "agent.log").open("ab")
+    argv = [str(OPSLENS), "run", "dora", "-c", str(tmp / "opslens.yaml"),
+            "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp / "data")]
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    wait_http(f"http://127.0.0.1:{port}/-/healthy", 30, proc)
+    return proc
+
+
+async def flood(url: str, acked: list[str], stop: asyncio.Event, workers: int = 32) -> None:
+    async def worker(w: int, session: aiohttp.ClientSession) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            event_id = f"w{w}-{n}"
+            event = {"kind": "deployment", "id": event_id, "service": SERVICES[w % 4],
+                     "environment": "production", "status": "success",
+                     "finished_at": "2026-01-01T00:00:00Z",
+                     "commits": [{"sha": event_id, "committed_at": "2025-12-31T00:00:00Z"}]}
+            try:
+                async with session.post(url, json=event) as response:
+                    if response.status == 200:
+                        acked.append(event_id)
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                return  # the agent is gone
+
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(worker(w, session) for w in range(workers)))
+
+
+@pytest.mark.integration
+async def test_sigkill_mid_flood_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    (tmp_path / "opslens.yaml").write_text(CONFIG)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(tmp_path, port)
+    acked: list[str] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(flood(f"{base}/api/v1/events", acked, stop))
+    try:
+        deadline = time.monotonic() + 20
+        while len(acked) < 1500 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # mid-flood: requests are in flight
+        proc.wait(10)
+        killed_at = len(acked)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed_at >= 1500, f"only {killed_at} events acknowledged before the kill"
+
+    proc = start(tmp_path, port)
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
+            scrape = samples(await response.text())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode == 0  # clean shutdown on SIGTERM
+
+    per_service = Counter(SERVICES[int(e.split("-")[0][1:]) % 4] for e in acked)
+    stored = sqlite3.connect(tmp_path / "data" / "dora" / "events.db")
+    keys = {k for (k,) in stored.execute("SELECT key FROM deployments")}
+    assert {f"events:{e}" for e in acked} <= keys, "an acknowledged event was lost"
+    for service in SERVICES:
+        labels = frozenset({"service": service, "environment": "production"}.items())
+        counted = scrape[("dora_deployments_total", labels)]
+        assert counted >= per_service[service]
+        # /metrics agrees with the store exactly (at most the unacknowledged in-flight extra).
+        in_store = sum(1 for k in keys if SERVICES[int(k.split(":")[1].split("-")[0][1:]) % 4] == service)
+        assert counted == in_store
+        assert scrape[("dora_lead_time_seconds_count", labels)] == in_store

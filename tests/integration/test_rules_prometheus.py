@@ -1,0 +1,69 @@
+"""A real Prometheus loads every generated rule group and evaluates it without error."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.config.loader import load
+from agent.generate import rules
+from agent.generate.artefact import write
+from agent.generate.hosts import COMPOSE
+from tests.generate.test_rules import small
+from tests.support.procs import prometheus
+
+pytestmark = pytest.mark.integration
+
+NEVER = "0001-01-01T00:00:00Z"
+
+
+def fetch_groups(url: str) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{url}/api/v1/rules", timeout=5) as response:
+        body = json.load(response)
+    assert body["status"] == "success"
+    return list(body["data"]["groups"])
+
+
+def test_prometheus_loads_and_evaluates_every_rule_group(root: Path, tmp_path: Path) -> None:
+    configs = {"reference": load(root / "opslens.yaml"), "small": small()}
+    expected = set()
+    for name, config in configs.items():
+        write(rules.render(config, COMPOSE), tmp_path / name)
+        expected |= {
+            (name, group["name"])
+            for groups in rules.rule_groups(config).values()
+            for group in groups
+        }
+    prom_config = tmp_path / "prometheus.yml"
+    prom_config.write_text(
+        yaml.safe_dump(
+            {
+                # Evaluate every second so one round happens quickly.
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [f"{name}/rules/*.rules.yml" for name in configs],
+                "scrape_configs": [],
+            }
+        )
+    )
+    with prometheus(prom_config, tmp_path) as url:
+        deadline = time.monotonic() + 30
+        while True:
+            groups = fetch_groups(url)
+            pending = [g["name"] for g in groups if g["lastEvaluation"] == NEVER]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert not pending, f"groups never evaluated: {pending}"
+    loaded = {(Path(g["file"]).parent.parent.name, g["name"]) for g in groups}
+    assert loaded == expected
+    for group in groups:
+        for rule in group["rules"]:
+            label = rule.get("name")
+            assert rule["health"] == "ok", f"{group['name']}/{label}: {rule.get('lastError')}"
+            assert not rule.get("lastError"), f"{group['name']}/{label}"
