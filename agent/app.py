@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import logging
@@ -64,7 +65,10 @@ async def metrics(request: web.Request) -> web.Response:
         return web.json_response({"error": "missing or wrong bearer token"}, status=401)
     openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
     compress = "gzip" in request.headers.get("Accept-Encoding", "")
-    body = request.app[RUNTIME].endpoint.body(openmetrics, compress)
+    # Rendering after a poll can take seconds for large cost exports: keep it off the
+    # event loop so webhooks are still answered; cached scrapes return at once anyway.
+    endpoint = request.app[RUNTIME].endpoint
+    body = await asyncio.to_thread(endpoint.body, openmetrics, compress)
     response = web.Response(body=body)
     response.headers["Content-Type"] = OPENMETRICS_TYPE if openmetrics else TEXT_TYPE
     if compress:

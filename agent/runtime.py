@@ -164,6 +164,7 @@ class Exposition:
             self.registry.register(collector)  # type: ignore[arg-type]
         self._generation = generation
         self._cache: dict[bool, tuple[object, bytes]] = {}
+        self.renders = 0  # bumped on every re-render: the joined body's cache key
 
     def render(self, openmetrics: bool) -> bytes:
         gen = self._generation()
@@ -175,28 +176,30 @@ class Exposition:
                 body = generate_latest(self.registry)
             cached = (gen, body)
             self._cache[openmetrics] = cached
+            self.renders += 1
         return cached[1]
 
 
 class MetricsEndpoint:
-    """Join the expositions of all exporters, with a gzip copy cached per change."""
+    """Join the expositions of all exporters; cache the joined and gzipped bodies."""
 
     def __init__(self, parts: Sequence[Exposition]):
         self._parts = parts
-        self._gzip: dict[bool, tuple[tuple[int, ...], bytes]] = {}
+        self._cache: dict[tuple[bool, bool], tuple[tuple[int, ...], bytes]] = {}
 
     def body(self, openmetrics: bool, compress: bool) -> bytes:
         blocks = [p.render(openmetrics) for p in self._parts]
+        key = tuple(p.renders for p in self._parts)
+        cached = self._cache.get((openmetrics, compress))
+        if cached is not None and cached[0] == key:
+            return cached[1]
         if openmetrics:
             blocks.append(b"# EOF\n")
-        if not compress:
-            return b"".join(blocks)
-        key = tuple(id(b) for b in blocks)
-        cached = self._gzip.get(openmetrics)
-        if cached is None or cached[0] != key:
-            cached = (key, gzip.compress(b"".join(blocks), compresslevel=6))
-            self._gzip[openmetrics] = cached
-        return cached[1]
+        body = b"".join(blocks)
+        if compress:
+            body = gzip.compress(body, compresslevel=6)
+        self._cache[(openmetrics, compress)] = (key, body)
+        return body
 
 
 class Runtime:

@@ -47,7 +47,8 @@ ECHO = textwrap.dedent(
     app = web.Application()
     app.router.add_post("/api/v1/events", handle)
     app.router.add_get("/-/healthy", lambda r: web.Response(text="ok"))
-    uvloop.run(web._run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None))
+    port = int(sys.argv[1])
+    uvloop.run(web._run_app(app, host="127.0.0.1", port=port, print=None, access_log=None))
     """
 )
 
@@ -81,10 +82,15 @@ async def load(url: str, seconds: float) -> tuple[int, list[float]]:
         n = 0
         while time.perf_counter() < end:
             n += 1
-            event = {"kind": "deployment", "id": f"b{w}-{n}-{random.random()}", "service": f"svc{w % 8}",
-                     "environment": "production", "status": "success",
-                     "finished_at": "2026-01-01T00:00:00Z",
-                     "commits": [{"sha": f"{w}-{n}", "committed_at": "2025-12-31T00:00:00Z"}]}
+            event = {
+                "kind": "deployment",
+                "id": f"b{w}-{n}-{random.random()}",
+                "service": f"svc{w % 8}",
+                "environment": "production",
+                "status": "success",
+                "finished_at": "2026-01-01T00:00:00Z",
+                "commits": [{"sha": f"{w}-{n}", "committed_at": "2025-12-31T00:00:00Z"}],
+            }
             started = time.perf_counter()
             async with session.post(url, json=event) as response:
                 await response.read()
@@ -113,17 +119,45 @@ def run_load(argv: list[str], port: int, seconds: float) -> tuple[float, float, 
 def bench_ingest(seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "opslens.yaml"
-        config.write_text("version: 1\nproject: bench\ndora:\n  sources:\n    - {type: events, name: ev}\n")
+        config.write_text(
+            "version: 1\nproject: bench\ndora:\n  sources:\n    - {type: events, name: ev}\n"
+        )
         port = free_port()
-        agent = [str(Path(sys.executable).parent / "opslens"), "--log-level", "WARNING", "run", "dora",
-                 "-c", str(config), "--listen", f"127.0.0.1:{port}", "--data-dir", f"{tmp}/data"]
+        agent = [
+            str(Path(sys.executable).parent / "opslens"),
+            "--log-level",
+            "WARNING",
+            "run",
+            "dora",
+            "-c",
+            str(config),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--data-dir",
+            f"{tmp}/data",
+        ]
         rate, p50, p99 = run_load(agent, port, seconds)
         port = free_port()
-        base_rate, base_p50, base_p99 = run_load([sys.executable, "-c", ECHO, str(port)], port, seconds)
-        rows = sqlite3.connect(f"{tmp}/data/dora/events.db").execute("SELECT count(*) FROM deployments").fetchone()[0]
-    print(f"ingest, concurrency {CONCURRENCY}, {seconds:.0f}s, durable (WAL, synchronous=FULL, group commit):")
-    print(f"  opslens agent   {rate:8.0f} events/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({rows} rows stored)")
-    print(f"  baseline echo   {base_rate:8.0f} req/s     p50 {base_p50:6.1f} ms  p99 {base_p99:6.1f} ms  (no storage)")
+        base_rate, base_p50, base_p99 = run_load(
+            [sys.executable, "-c", ECHO, str(port)], port, seconds
+        )
+        rows = (
+            sqlite3.connect(f"{tmp}/data/dora/events.db")
+            .execute("SELECT count(*) FROM deployments")
+            .fetchone()[0]
+        )
+    print(
+        f"ingest, concurrency {CONCURRENCY}, {seconds:.0f}s, "
+        "durable (WAL, synchronous=FULL, group commit):"
+    )
+    print(
+        f"  opslens agent   {rate:8.0f} events/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+        f"  ({rows} rows stored)"
+    )
+    print(
+        f"  baseline echo   {base_rate:8.0f} req/s     p50 {base_p50:6.1f} ms"
+        f"  p99 {base_p99:6.1f} ms  (no storage)"
+    )
     print(f"  ratio           {rate / base_rate:8.2f} of the echo baseline")
 
 
@@ -142,8 +176,19 @@ def fill(path: Path, events: int) -> None:
         service, env = series[i % len(series)]
         finished = now - rng.random() * 120 * 86400
         failed = rng.random() < 0.08
-        dep_rows.append((i + 1, f"k{i}", service, env, "failure" if failed else "success", finished, None,
-                         int(rng.random() < 0.05), 0))
+        dep_rows.append(
+            (
+                i + 1,
+                f"k{i}",
+                service,
+                env,
+                "failure" if failed else "success",
+                finished,
+                None,
+                int(rng.random() < 0.05),
+                0,
+            )
+        )
         if not failed:
             lead_rows.append((service, env, f"c{i}", i + 1, finished, rng.expovariate(1 / 86400)))
     conn.executemany("INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", dep_rows)
@@ -154,7 +199,9 @@ def fill(path: Path, events: int) -> None:
         started = now - rng.random() * 120 * 86400
         resolved = None if rng.random() < 0.01 else started + rng.expovariate(1 / 7200)
         restored = None if resolved is None else resolved - started
-        inc_rows.append((f"i{i}", service, env, started, resolved, restored, rng.randint(1, deployments)))
+        inc_rows.append(
+            (f"i{i}", service, env, started, resolved, restored, rng.randint(1, deployments))
+        )
     conn.executemany(
         "INSERT INTO incidents (key, service, environment, started_at, resolved_at, restored, "
         "deployment_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -187,8 +234,14 @@ def bench_recompute(events: int) -> None:
     series = len(snapshot.gauges["dora_performance_level"])
     print(f"recompute over {events:,} stored events (loaded in {loaded:.1f}s), median of 5:")
     print(f"  snapshot        {statistics.median(runs) * 1000:8.0f} ms  ({series} level series)")
-    print(f"  baseline scan   {statistics.median(base) * 1000:8.0f} ms  (one GROUP BY over deployments)")
-    print(f"  ratio           {statistics.median(runs) / statistics.median(base):8.2f} x the baseline scan")
+    print(
+        f"  baseline scan   {statistics.median(base) * 1000:8.0f} ms"
+        "  (one GROUP BY over deployments)"
+    )
+    print(
+        f"  ratio           {statistics.median(runs) / statistics.median(base):8.2f}"
+        " x the baseline scan"
+    )
 
 
 def main() -> None:

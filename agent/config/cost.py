@@ -63,6 +63,7 @@ class AwsCostExplorerSource(Strict):
 class FocusSource(Strict):
     type: Literal["focus"]
     name: Name
+    # A glob (`**` allowed); relative paths resolve against the agent's working directory.
     path: str = Field(min_length=1)
 
     @field_validator("path")

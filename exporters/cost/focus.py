@@ -14,6 +14,7 @@ import asyncio
 import glob
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -131,15 +132,19 @@ def focus_query(
         *(first(f"t{i}") for i in range(len(tag_keys))),
     ]
     inner_cols = ",\n    ".join(f"{expr} AS {alias}" for alias, expr in raw.items())
-    inner_sums = ",\n    ".join(f"SUM(TRY_CAST({_ident(c)} AS DOUBLE)) AS {t}" for c, t in costs)
+    # Exact decimal sums: money reconciles to the cent and is identical run to run
+    # (parallel float sums are not); one rounding to double at the very end.
+    inner_sums = ",\n    ".join(
+        f"SUM(TRY_CAST({_ident(c)} AS DECIMAL(38, 12))) AS {t}" for c, t in costs
+    )
     outer_labels = ",\n  ".join(f"{expr} AS l{i}" for i, expr in enumerate(labels))
-    outer_sums = ",\n  ".join(f"SUM({t}) AS {t}" for _, t in costs)
+    outer_sums = ",\n  ".join(f"CAST(SUM({t}) AS DOUBLE) AS {t}" for _, t in costs)
     sql = (
         f"SELECT day,\n  {outer_labels},\n  {outer_sums},\n  SUM(n) AS n\nFROM (\n"
         f"  SELECT {_day(start, columns[start])} AS day,\n    "
         + (f"{inner_cols},\n    " if inner_cols else "")
         + f"{inner_sums},\n    COUNT(*) AS n\n  FROM {_relation(path)}\n  GROUP BY ALL\n)\n"
-        "GROUP BY ALL"
+        "GROUP BY ALL\nORDER BY ALL"
     )
     return sql, [t for _, t in costs]
 
@@ -168,12 +173,32 @@ class FocusReader:
         self._con = duckdb.connect(":memory:", config=config)
         # Charge periods are UTC; timestamps without an offset are read as UTC.
         self._con.execute("SET TimeZone = 'UTC'")
+        # Long reads would otherwise draw a progress bar on the agent's stdout.
+        self._con.execute("SET enable_progress_bar = false")
+        self._lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
-        self._con.close()
+        """Close now, or as soon as a read still running in a poll thread finishes."""
+        self._closed = True
+        if self._lock.acquire(blocking=False):
+            try:
+                self._con.close()
+            finally:
+                self._lock.release()
 
     def read(self, path: str, tag_keys: Sequence[str]) -> FileLedger:
         """Aggregate one file into a ledger; raises on a corrupt or truncated file."""
+        with self._lock:
+            if self._closed:
+                raise OSError("FOCUS reader is closed")
+            try:
+                return self._read(path, tag_keys)
+            finally:
+                if self._closed:  # stop() came while we were reading
+                    self._con.close()
+
+    def _read(self, path: str, tag_keys: Sequence[str]) -> FileLedger:
         described = self._con.execute(f"DESCRIBE SELECT * FROM {_relation(path)}").fetchall()
         columns = {row[0]: str(row[1]) for row in described}
         sql, cost_types = focus_query(path, columns, tag_keys)

@@ -193,7 +193,12 @@ def _of(config: DoraConfig, kind: type[Any]) -> list[Any]:
 
 
 def _secret(ctx: Context, env_name: str | None) -> str | None:
-    return ctx.secret(env_name) if env_name else None
+    """The secret, or None (routes then answer 401) when it cannot be read."""
+    try:
+        return ctx.secret(env_name) if env_name else None
+    except OSError as exc:
+        log.warning("cannot read %s_FILE: %s", env_name, exc.strerror)
+        return None
 
 
 def _key(provider: str, delivery: str | None) -> str | None:

@@ -103,36 +103,44 @@ FROM series_totals
 """
 
 
+WHOLE_DAYS = """
+SELECT sum(succeeded), sum(deployments), sum(change_failures), sum(rework)
+FROM deployment_days WHERE environment = ? AND service = ? AND day > ?
+"""
+PARTIAL_DAY = """
+SELECT sum(status = 'success'), count(*), sum(status = 'failure' OR incidents > 0), sum(rework)
+FROM deployments
+WHERE service = ? AND environment = ? AND status IN ('success', 'failure')
+  AND finished_at >= ? AND finished_at < ?
+"""
+
+
+def _windowed_counts(conn: sqlite3.Connection, now: float, series: Series) -> list[int]:
+    """Per window: successes, deployments, change failures, rework (exact).
+
+    Whole UTC days after the window start come from `deployment_days`; the day the window
+    starts in is counted from the deployments themselves, from the exact start time.
+    """
+    service, env = series
+    counts: list[int] = []
+    for length in WINDOWS.values():
+        since = now - length
+        first_day = int(since // DAY)
+        whole = conn.execute(WHOLE_DAYS, (env, service, first_day)).fetchone()
+        part = conn.execute(PARTIAL_DAY, (service, env, since, (first_day + 1) * DAY)).fetchone()
+        counts += [(a or 0) + (b or 0) for a, b in zip(whole, part, strict=True)]
+    return counts
+
+
 def compute(
     conn: sqlite3.Connection, now: float, environments: Collection[str], levels: Levels
 ) -> Snapshot:
     """Read the store once and build the snapshot (a read transaction: one consistent view)."""
     envs = set(environments)
-    window_cols = []
-    params: list[float] = []
-    for length in WINDOWS.values():
-        window_cols.append(
-            "sum(finished_at >= ? AND status = 'success'), sum(finished_at >= ?), "
-            "sum(finished_at >= ? AND (status = 'failure' OR incidents > 0)), "
-            "sum(finished_at >= ? AND rework)"
-        )
-        params += [now - length] * 4
     conn.execute("BEGIN")
     try:
         totals = [row for row in conn.execute(TOTALS) if row[1] in envs]
-        windowed: dict[Series, tuple[int, ...]] = {}
-        oldest = now - max(WINDOWS.values())
-        for env in sorted(envs):
-            for row in conn.execute(
-                f"""
-                SELECT service, {", ".join(window_cols)} FROM deployments
-                INDEXED BY deployments_window
-                WHERE environment = ? AND finished_at >= ? AND status != 'pending'
-                GROUP BY service
-                """,
-                (*params, env, oldest),
-            ):
-                windowed[(row[0], env)] = tuple(row[1:])
+        windowed = {(r[0], r[1]): _windowed_counts(conn, now, (r[0], r[1])) for r in totals if r[2]}
         lead_medians: dict[str, dict[Series, float]] = {w: {} for w in WINDOWS}
         restore_medians: dict[str, dict[Series, float]] = {w: {} for w in WINDOWS}
         for row in totals:
@@ -158,7 +166,7 @@ def compute(
 def _assemble(
     now: float,
     totals: list[tuple],  # type: ignore[type-arg]
-    windowed: dict[Series, tuple[int, ...]],
+    windowed: dict[Series, list[int]],
     lead_medians: dict[str, dict[Series, float]],
     restore_medians: dict[str, dict[Series, float]],
     levels: Levels,
@@ -190,7 +198,7 @@ def _assemble(
             histograms["dora_lead_time_seconds"][series] = Histogram(
                 tuple(row[11:16]), row[9], row[10]
             )
-        counts = windowed.get(series, (0,) * 12)
+        counts = windowed.get(series, [0] * 12)
         for i, (window, length) in enumerate(WINDOWS.items()):
             key = (*series, window)
             if deployed:

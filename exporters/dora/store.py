@@ -26,17 +26,10 @@ log = logging.getLogger("opslens.dora.store")
 
 MAX_GROUP = 512
 MAX_WALK = 1000  # commits walked back from a deployed SHA before giving up
+DELIVERY_TTL = 30 * 86400.0  # GitHub and GitLab redeliver within days, not months
 
 # DORA-aligned histogram buckets (seconds): 1 hour, 1 day, 1 week, 30 days, 180 days.
 BUCKETS: tuple[float, ...] = (3600.0, 86400.0, 604800.0, 2592000.0, 15552000.0)
-
-
-def _buckets(prefix: str, value: str, sign: str = "+") -> str:
-    """`lead_b1 = lead_b1 + (v <= 3600), …` for the trigger-maintained histograms."""
-    return ", ".join(
-        f"{prefix}_b{i} = {prefix}_b{i} {sign} coalesce({value} <= {b!r}, 0)"
-        for i, b in enumerate(BUCKETS, start=1)
-    )
 
 
 def _bucket_columns(prefix: str) -> str:
@@ -52,6 +45,57 @@ _DEPLOYMENT_TERMS = {
     "change_failures": "({r}.status = 'failure' OR ({r}.status = 'success' AND {r}.incidents > 0))",
     "rework": "({r}.status != 'pending' AND {r}.rework != 0)",
 }
+
+
+_DAY_TERMS = {
+    "deployments": _DEPLOYMENT_TERMS["deployments"],
+    "succeeded": "({r}.status = 'success')",
+    "change_failures": _DEPLOYMENT_TERMS["change_failures"],
+    "rework": _DEPLOYMENT_TERMS["rework"],
+}
+_DAY = "CAST({r}.finished_at / 86400 AS INTEGER)"
+_LAST = "max(coalesce({old}, {new}), coalesce({new}, {old}))"  # max() that ignores NULL
+_TOTAL_TERMS = {
+    **_DEPLOYMENT_TERMS,
+    "last_deployment": "CASE WHEN {r}.status = 'success' THEN {r}.finished_at END",
+}
+_LEAD_TERMS = {
+    "lead_count": "1",
+    "lead_sum": "{r}.seconds",
+    **{f"lead_b{i}": f"({{r}}.seconds <= {b!r})" for i, b in enumerate(BUCKETS, start=1)},
+}
+_INCIDENT_TERMS = {
+    "incidents": "1",
+    "open": "({r}.restored IS NULL)",
+    "restore_count": "({r}.restored IS NOT NULL)",
+    "restore_sum": "coalesce({r}.restored, 0)",
+    **{
+        f"restore_b{i}": f"coalesce({{r}}.restored <= {b!r}, 0)"
+        for i, b in enumerate(BUCKETS, start=1)
+    },
+}
+_NEW_LAST = _TOTAL_TERMS["last_deployment"].format(r="NEW")
+_RESOLVE_TERMS = {k: v for k, v in _INCIDENT_TERMS.items() if k != "incidents"}
+_KEYS = {"environment": "{r}.environment", "service": "{r}.service", "day": _DAY}
+
+
+def _upsert(table: str, keys: tuple[str, ...], terms: dict[str, str]) -> str:
+    """Add NEW's contribution to `table`, creating the row on first use (one statement)."""
+    columns = [*keys, *terms]
+    values = [_KEYS[k].format(r="NEW") for k in keys] + [t.format(r="NEW") for t in terms.values()]
+    updates = [
+        f"{c} = "
+        + (
+            _LAST.format(old=c, new=f"excluded.{c}")
+            if c == "last_deployment"
+            else f"{c} + excluded.{c}"
+        )
+        for c in terms
+    ]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)}) "
+        f"ON CONFLICT DO UPDATE SET {', '.join(updates)}"
+    )
 
 
 def _delta(terms: dict[str, str]) -> str:
@@ -73,9 +117,6 @@ CREATE TABLE deployments (
     incidents INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX deployments_series ON deployments (service, environment, status, finished_at);
--- Covers the windowed counts: one range scan per environment.
-CREATE INDEX deployments_window
-    ON deployments (environment, finished_at, service, status, incidents, rework);
 CREATE TABLE commits (
     service TEXT NOT NULL,
     sha TEXT NOT NULL,
@@ -135,54 +176,43 @@ CREATE TABLE series_totals (
     PRIMARY KEY (service, environment)
 ) WITHOUT ROWID;
 
+-- The same per UTC day, so windowed counts add up whole days and scan one partial day.
+CREATE TABLE deployment_days (
+    environment TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    service TEXT NOT NULL,
+    {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _DAY_TERMS)},
+    PRIMARY KEY (environment, service, day)
+) WITHOUT ROWID;
+
 CREATE TRIGGER deployment_added AFTER INSERT ON deployments BEGIN
-    INSERT OR IGNORE INTO series_totals (service, environment)
-        VALUES (NEW.service, NEW.environment);
-    UPDATE series_totals SET
-        {", ".join(f"{c} = {c} + {t.format(r='NEW')}" for c, t in _DEPLOYMENT_TERMS.items())},
-        last_deployment = CASE WHEN NEW.status = 'success'
-            THEN max(coalesce(last_deployment, NEW.finished_at), NEW.finished_at)
-            ELSE last_deployment END
-    WHERE service = NEW.service AND environment = NEW.environment;
+    {_upsert("deployment_days", ("environment", "day", "service"), _DAY_TERMS)};
+    {_upsert("series_totals", ("service", "environment"), _TOTAL_TERMS)};
 END;
 CREATE TRIGGER deployment_changed AFTER UPDATE ON deployments BEGIN
+    UPDATE deployment_days SET
+        {", ".join(f"{c} = {c} - {t.format(r='OLD')}" for c, t in _DAY_TERMS.items())}
+    WHERE environment = OLD.environment AND day = {_DAY.format(r="OLD")}
+      AND service = OLD.service;
+    {_upsert("deployment_days", ("environment", "day", "service"), _DAY_TERMS)};
     UPDATE series_totals SET
         {_delta(_DEPLOYMENT_TERMS)},
-        last_deployment = CASE WHEN NEW.status = 'success'
-            THEN max(coalesce(last_deployment, NEW.finished_at), NEW.finished_at)
-            ELSE last_deployment END
+        last_deployment = {_LAST.format(old="last_deployment", new=_NEW_LAST)}
     WHERE service = NEW.service AND environment = NEW.environment;
 END;
 CREATE TRIGGER lead_time_added AFTER INSERT ON lead_times BEGIN
-    INSERT OR IGNORE INTO series_totals (service, environment)
-        VALUES (NEW.service, NEW.environment);
-    UPDATE series_totals SET lead_count = lead_count + 1, lead_sum = lead_sum + NEW.seconds,
-        {_buckets("lead", "NEW.seconds")}
-    WHERE service = NEW.service AND environment = NEW.environment;
+    {_upsert("series_totals", ("service", "environment"), _LEAD_TERMS)};
 END;
 CREATE TRIGGER lead_time_changed AFTER UPDATE OF seconds ON lead_times BEGIN
-    UPDATE series_totals SET lead_sum = lead_sum + NEW.seconds - OLD.seconds,
-        {_buckets("lead", "NEW.seconds")}
-    WHERE service = NEW.service AND environment = NEW.environment;
-    UPDATE series_totals SET {_buckets("lead", "OLD.seconds", "-")}
+    UPDATE series_totals SET {_delta({k: v for k, v in _LEAD_TERMS.items() if k != "lead_count"})}
     WHERE service = NEW.service AND environment = NEW.environment;
 END;
 CREATE TRIGGER incident_added AFTER INSERT ON incidents BEGIN
-    INSERT OR IGNORE INTO series_totals (service, environment)
-        VALUES (NEW.service, NEW.environment);
-    UPDATE series_totals SET incidents = incidents + 1,
-        open = open + (NEW.resolved_at IS NULL),
-        restore_count = restore_count + (NEW.restored IS NOT NULL),
-        restore_sum = restore_sum + coalesce(NEW.restored, 0),
-        {_buckets("restore", "NEW.restored")}
-    WHERE service = NEW.service AND environment = NEW.environment;
+    {_upsert("series_totals", ("service", "environment"), _INCIDENT_TERMS)};
     UPDATE deployments SET incidents = incidents + 1 WHERE id = NEW.deployment_id;
 END;
-CREATE TRIGGER incident_resolved AFTER UPDATE OF restored ON incidents
-WHEN OLD.restored IS NULL AND NEW.restored IS NOT NULL BEGIN
-    UPDATE series_totals SET open = open - 1, restore_count = restore_count + 1,
-        restore_sum = restore_sum + NEW.restored,
-        {_buckets("restore", "NEW.restored")}
+CREATE TRIGGER incident_resolved AFTER UPDATE OF restored ON incidents BEGIN
+    UPDATE series_totals SET {_delta(_RESOLVE_TERMS)}
     WHERE service = NEW.service AND environment = NEW.environment;
 END;
 -- deployments.incidents counts the incidents attributed to it, whoever changes the link.
@@ -245,17 +275,17 @@ WHERE incidents.resolved_at IS NULL AND excluded.resolved_at IS NOT NULL
 RETURNING id
 """
 
-# A deployment that arrives after an incident can still be the one that caused it.
-RELINK_BY_KEY = """
+# A deployment that arrives after an incident can still be the one that caused it: the
+# incident names it, or (successful deployments only) it is the latest one in the window.
+RELINK = """
 UPDATE incidents SET deployment_id = :id
-WHERE deployment_key = :key AND deployment_id IS NOT :id
-"""
-RELINK_BY_WINDOW = """
-UPDATE incidents SET deployment_id = :id
-WHERE deployment_key IS NULL AND service = :service AND environment = :environment
-  AND started_at >= :finished AND started_at <= :finished + :window
-  AND (deployment_id IS NULL
-       OR (SELECT finished_at FROM deployments WHERE id = incidents.deployment_id) < :finished)
+WHERE (deployment_key = :key AND deployment_id IS NOT :id)
+   OR (:success AND deployment_key IS NULL
+       AND service = :service AND environment = :environment
+       AND started_at >= :finished AND started_at <= :finished + :window
+       AND (deployment_id IS NULL
+            OR (SELECT finished_at FROM deployments WHERE id = incidents.deployment_id)
+               < :finished))
 """
 
 
@@ -366,7 +396,8 @@ class EventStore:
         assert self._queue is not None, "store not started"
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((batch, future))
-        return await asyncio.shield(future)
+        # If the client goes away the future is cancelled; the batch is still committed.
+        return await future
 
     async def _committer(self) -> None:
         assert self._queue is not None
@@ -402,22 +433,21 @@ class EventStore:
         return results  # type: ignore[return-value]
 
     def _write_isolated(self, batches: Sequence[Batch]) -> list[Outcome | Exception]:
+        """One transaction for all; if any batch fails, redo them one savepoint each."""
         conn = self._conn
         assert conn is not None, "store not open"
-        results: list[Outcome | Exception] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for batch in batches:
-                # A savepoint per batch: one bad batch fails alone, not the whole group.
-                conn.execute("SAVEPOINT batch")
-                try:
-                    results.append(self._apply(conn, batch))
-                    conn.execute("RELEASE batch")
-                except sqlite3.Error as exc:
-                    conn.execute("ROLLBACK TO batch")
-                    conn.execute("RELEASE batch")
-                    log.error("DORA store rejected a batch: %s", exc)
-                    results.append(StoreError(str(exc)))
+            try:
+                results: list[Outcome | Exception] = [self._apply(conn, b) for b in batches]
+            except sqlite3.Error:
+                # Rare (a bug or a full disk): isolate the bad batch so the others still land.
+                conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                results = [self._apply_alone(conn, b) for b in batches]
+            if self.commits % 1000 == 0:
+                cutoff = self._clock() - DELIVERY_TTL
+                conn.execute("DELETE FROM deliveries WHERE received_at < ?", (cutoff,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -425,6 +455,18 @@ class EventStore:
             raise
         self.commits += 1
         return results
+
+    def _apply_alone(self, conn: sqlite3.Connection, batch: Batch) -> Outcome | Exception:
+        conn.execute("SAVEPOINT batch")
+        try:
+            outcome = self._apply(conn, batch)
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            log.error("DORA store rejected a batch: %s", exc)
+            return StoreError(str(exc))
+        conn.execute("RELEASE batch")
+        return outcome
 
     def _apply(self, conn: sqlite3.Connection, batch: Batch) -> Outcome:
         if batch.delivery is not None:
@@ -464,18 +506,18 @@ class EventStore:
         deployment_id = int(row[0])
         if d.status == "success":
             self._ship(conn, deployment_id, d, d.finished_at)
-        conn.execute(RELINK_BY_KEY, {"id": deployment_id, "key": d.key})
-        if d.status == "success":
-            conn.execute(
-                RELINK_BY_WINDOW,
-                {
-                    "id": deployment_id,
-                    "service": d.service,
-                    "environment": d.environment,
-                    "finished": d.finished_at,
-                    "window": self.failure_window,
-                },
-            )
+        conn.execute(
+            RELINK,
+            {
+                "id": deployment_id,
+                "key": d.key,
+                "success": d.status == "success",
+                "service": d.service,
+                "environment": d.environment,
+                "finished": d.finished_at,
+                "window": self.failure_window,
+            },
+        )
         return 1
 
     def _ship(self, conn: sqlite3.Connection, deployment_id: int, d: Deployment, at: float) -> None:

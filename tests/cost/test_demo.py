@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable
 from datetime import date
@@ -38,9 +39,12 @@ async def demo_scrape(tmp_path: Path, aiohttp_client: Any, today: date) -> str:
         cfg, exporters=("cost",), data_dir=tmp_path / "data", clock=FakeClock(at(today, 8))
     )
     client = await aiohttp_client(create_app(settings))
-    for _ in range(200):
+    for _ in range(400):
         if (await client.get("/-/ready")).status == 200:
             break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("agent never became ready")
     response = await client.get("/metrics")
     assert response.status == 200
     text = await response.text()

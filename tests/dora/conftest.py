@@ -69,7 +69,9 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return out
 
 
-def value(scrape: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+def value(
+    scrape: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float | None:
     return scrape.get((name, frozenset(labels.items())))
 
 
@@ -80,20 +82,36 @@ class Agent:
         self.client = client
         self.exporter = exporter
 
-    async def post(self, path: str, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> Any:
+    async def post(
+        self,
+        path: str,
+        payload: Any,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
         body = raw if raw is not None else json.dumps(payload).encode()
-        return await self.client.post(path, data=body, headers={"Content-Type": "application/json", **(headers or {})})
+        return await self.client.post(
+            path, data=body, headers={"Content-Type": "application/json", **(headers or {})}
+        )
 
     async def events(self, payload: Any) -> Any:
-        return await self.post("/api/v1/events", payload, {"Authorization": f"Bearer {EVENTS_TOKEN}"})
+        return await self.post(
+            "/api/v1/events", payload, {"Authorization": f"Bearer {EVENTS_TOKEN}"}
+        )
 
     async def github(self, event: str, payload: Any, delivery: str) -> Any:
         body = json.dumps(payload).encode()
-        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": sign(body)}
+        headers = {
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": sign(body),
+        }
         return await self.post("/webhooks/github", None, headers, raw=body)
 
     async def alertmanager(self, payload: Any) -> Any:
-        return await self.post("/webhooks/alertmanager", payload, {"Authorization": f"Bearer {AM_TOKEN}"})
+        return await self.post(
+            "/webhooks/alertmanager", payload, {"Authorization": f"Bearer {AM_TOKEN}"}
+        )
 
     async def scrape(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         await self.exporter.refresh()

@@ -10,6 +10,7 @@ Each runs in its own thread and loop, so sync CLI tests and async tests can both
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -104,14 +105,19 @@ class FakeServer:
             self.hits.append(Hit(time.monotonic(), request.path, self.throttle_status))
             headers = {**self.rate_headers(), **self.throttle[number]}
             return web.json_response(
-                {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."},
+                {
+                    "message": "You have exceeded a secondary rate limit. "
+                    "Please wait a few minutes before you try again."
+                },
                 status=self.throttle_status,
                 headers=headers,
             )
         if self.remaining <= 0 and time.time() < self.reset_at:  # primary limit exhausted
             self.hits.append(Hit(time.monotonic(), request.path, self.throttle_status))
             return web.json_response(
-                {"message": "API rate limit exceeded"}, status=self.throttle_status, headers=self.rate_headers()
+                {"message": "API rate limit exceeded"},
+                status=self.throttle_status,
+                headers=self.rate_headers(),
             )
         if self.remaining <= 0:
             self.remaining, self.reset_at = 5000, int(time.time()) + 3600
@@ -191,8 +197,12 @@ class GitHubFake(FakeServer):
         return {
             "sha": c.sha,
             "node_id": f"C_{c.sha[:8]}",
-            "commit": {"author": person, "committer": {**person, "date": iso(c.authored + 60)},
-                       "message": c.message, "tree": {"sha": "0" * 40}},
+            "commit": {
+                "author": person,
+                "committer": {**person, "date": iso(c.authored + 60)},
+                "message": c.message,
+                "tree": {"sha": "0" * 40},
+            },
             "parents": [],
             "html_url": f"https://github.com/{self.repo}/commit/{c.sha}",
         }
@@ -216,9 +226,17 @@ class GitHubFake(FakeServer):
             reverse=True,  # GitHub lists newest first
         )
         body = [
-            {"id": d.id, "sha": d.sha, "ref": d.ref, "task": "deploy", "environment": d.environment,
-             "original_environment": d.environment, "created_at": iso(d.created),
-             "updated_at": iso(d.statuses[-1][1] if d.statuses else d.created), "payload": {}}
+            {
+                "id": d.id,
+                "sha": d.sha,
+                "ref": d.ref,
+                "task": "deploy",
+                "environment": d.environment,
+                "original_environment": d.environment,
+                "created_at": iso(d.created),
+                "updated_at": iso(d.statuses[-1][1] if d.statuses else d.created),
+                "payload": {},
+            }
             for d in items
         ]
         page, headers = self.page(request, body)
@@ -227,8 +245,14 @@ class GitHubFake(FakeServer):
     async def statuses(self, request: web.Request) -> web.Response:
         d = next(d for d in self.forge.deployments if str(d.id) == request.match_info["id"])
         body = [
-            {"id": d.id * 100 + i, "state": state, "environment": d.environment,
-             "created_at": iso(at), "updated_at": iso(at), "description": ""}
+            {
+                "id": d.id * 100 + i,
+                "state": state,
+                "environment": d.environment,
+                "created_at": iso(at),
+                "updated_at": iso(at),
+                "description": "",
+            }
             for i, (state, at) in reversed(list(enumerate(d.statuses)))
         ]
         page, headers = self.page(request, body)
@@ -239,8 +263,14 @@ class GitHubFake(FakeServer):
         commits = [self._commit(c) for c in self.forge.between(base, head)]
         page, headers = self.page(request, commits)
         return web.json_response(
-            {"status": "ahead", "ahead_by": len(commits), "behind_by": 0,
-             "total_commits": len(commits), "commits": page, "files": []},
+            {
+                "status": "ahead",
+                "ahead_by": len(commits),
+                "behind_by": 0,
+                "total_commits": len(commits),
+                "commits": page,
+                "files": [],
+            },
             headers=headers,
         )
 
@@ -267,13 +297,23 @@ class GitLabFake(FakeServer):
         self.throttle_status = 429
 
     def rate_headers(self) -> dict[str, str]:
-        return {"RateLimit-Limit": "2000", "RateLimit-Remaining": str(max(self.remaining, 0)),
-                "RateLimit-Reset": str(self.reset_at)}
+        return {
+            "RateLimit-Limit": "2000",
+            "RateLimit-Remaining": str(max(self.remaining, 0)),
+            "RateLimit-Reset": str(self.reset_at),
+        }
 
     def _commit(self, c: FakeCommit) -> dict[str, Any]:
-        return {"id": c.sha, "short_id": c.sha[:8], "title": c.message.split("\n")[0], "message": c.message,
-                "authored_date": iso(c.authored), "committed_date": iso(c.authored + 60),
-                "created_at": iso(c.authored + 60), "author_name": "Dev"}
+        return {
+            "id": c.sha,
+            "short_id": c.sha[:8],
+            "title": c.message.split("\n")[0],
+            "message": c.message,
+            "authored_date": iso(c.authored),
+            "committed_date": iso(c.authored + 60),
+            "created_at": iso(c.authored + 60),
+            "author_name": "Dev",
+        }
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.middleware])
@@ -288,7 +328,9 @@ class GitLabFake(FakeServer):
 
     async def deployments(self, request: web.Request) -> web.Response:
         env = request.query.get("environment")
-        after = datetime.fromisoformat(request.query["updated_after"].replace("Z", "+00:00")).timestamp()
+        after = datetime.fromisoformat(
+            request.query["updated_after"].replace("Z", "+00:00")
+        ).timestamp()
         status_map = {"success": "success", "failure": "failed"}
         items = []
         for d in sorted(self.forge.deployments, key=lambda d: d.statuses[-1][1]):
@@ -297,19 +339,35 @@ class GitLabFake(FakeServer):
             state, at = ends[0]
             if d.environment != env or at < after:
                 continue
-            items.append({
-                "id": d.id, "iid": d.id, "ref": d.ref, "sha": d.sha, "created_at": iso(d.created),
-                "updated_at": iso(at), "finished_at": iso(at), "status": status_map.get(state, state),
-                "environment": {"id": 1, "name": d.environment},
-                "deployable": {"id": d.id * 10, "status": status_map.get(state, state), "finished_at": iso(at),
-                               "commit": self._commit(self.forge.commit(d.sha))},
-            })
+            items.append(
+                {
+                    "id": d.id,
+                    "iid": d.id,
+                    "ref": d.ref,
+                    "sha": d.sha,
+                    "created_at": iso(d.created),
+                    "updated_at": iso(at),
+                    "finished_at": iso(at),
+                    "status": status_map.get(state, state),
+                    "environment": {"id": 1, "name": d.environment},
+                    "deployable": {
+                        "id": d.id * 10,
+                        "status": status_map.get(state, state),
+                        "finished_at": iso(at),
+                        "commit": self._commit(self.forge.commit(d.sha)),
+                    },
+                }
+            )
         page, headers = self.page(request, items)
         return web.json_response(page, headers=headers)
 
     async def compare(self, request: web.Request) -> web.Response:
-        commits = [self._commit(c) for c in self.forge.between(request.query["from"], request.query["to"])]
-        return web.json_response({"commit": commits[-1] if commits else None, "commits": commits, "diffs": []})
+        commits = [
+            self._commit(c) for c in self.forge.between(request.query["from"], request.query["to"])
+        ]
+        return web.json_response(
+            {"commit": commits[-1] if commits else None, "commits": commits, "diffs": []}
+        )
 
     async def commit_mrs(self, request: web.Request) -> web.Response:
         number = self.forge.pull_of.get(request.match_info["sha"])
@@ -327,4 +385,4 @@ class GitLabFake(FakeServer):
 
 
 def pairs(hits: list[Hit]) -> Iterator[tuple[Hit, Hit]]:
-    return zip(hits, hits[1:], strict=False)
+    return itertools.pairwise(hits)

@@ -33,14 +33,45 @@ def forge() -> Forge:
     commits[3].message = "Add search (#5)"
     commits.insert(1, FakeCommit(sha(50), NOW - 28 * DAY, "search: first step"))
     deployments = [
-        FakeDeployment(1, sha(2), "production", NOW - 20 * DAY - 600, [("pending", NOW - 20 * DAY - 300), ("success", NOW - 20 * DAY)]),
-        FakeDeployment(2, sha(4), "production", NOW - 15 * DAY - 600, [("in_progress", NOW - 15 * DAY - 60), ("failure", NOW - 15 * DAY)]),
-        FakeDeployment(3, sha(5), "production", NOW - 10 * DAY - 600, [("success", NOW - 10 * DAY), ("success", NOW - 10 * DAY + 900), ("inactive", NOW - 2 * DAY)]),
-        FakeDeployment(4, sha(8), "production", NOW - 2 * DAY - 600, [("success", NOW - 2 * DAY)], ref="hotfix/login"),
+        FakeDeployment(
+            1,
+            sha(2),
+            "production",
+            NOW - 20 * DAY - 600,
+            [("pending", NOW - 20 * DAY - 300), ("success", NOW - 20 * DAY)],
+        ),
+        FakeDeployment(
+            2,
+            sha(4),
+            "production",
+            NOW - 15 * DAY - 600,
+            [("in_progress", NOW - 15 * DAY - 60), ("failure", NOW - 15 * DAY)],
+        ),
+        FakeDeployment(
+            3,
+            sha(5),
+            "production",
+            NOW - 10 * DAY - 600,
+            [
+                ("success", NOW - 10 * DAY),
+                ("success", NOW - 10 * DAY + 900),
+                ("inactive", NOW - 2 * DAY),
+            ],
+        ),
+        FakeDeployment(
+            4,
+            sha(8),
+            "production",
+            NOW - 2 * DAY - 600,
+            [("success", NOW - 2 * DAY)],
+            ref="hotfix/login",
+        ),
         FakeDeployment(5, sha(8), "staging", NOW - 3 * DAY, [("success", NOW - 3 * DAY)]),
         FakeDeployment(0, sha(1), "production", NOW - 100 * DAY, [("success", NOW - 100 * DAY)]),
     ]
-    return Forge(commits, deployments, pulls={3: [sha(0), sha(2)], 5: [sha(50)]}, pull_of={sha(2): 3})
+    return Forge(
+        commits, deployments, pulls={3: [sha(0), sha(2)], 5: [sha(50)]}, pull_of={sha(2): 3}
+    )
 
 
 # Lead time per commit: D1 ships c2 (PR fallback → c0 at -30d); D3 compares c2...c5:
@@ -59,9 +90,15 @@ EXPECTED_LEAD = {
 
 def config_text(kind: str, url: str) -> str:
     if kind == "github":
-        source = f"{{type: github, name: gh, repo: acme/api, service: api, token_env: GH_TOKEN, api_url: '{url}'}}"
+        source = (
+            "{type: github, name: gh, repo: acme/api, service: api, token_env: GH_TOKEN, "
+            f"api_url: '{url}'}}"
+        )
     else:
-        source = f"{{type: gitlab, name: gl, project: acme/web, service: api, token_env: GL_TOKEN, url: '{url}'}}"
+        source = (
+            "{type: gitlab, name: gl, project: acme/web, service: api, token_env: GL_TOKEN, "
+            f"url: '{url}'}}"
+        )
     return f"version: 1\nproject: t\ndora:\n  sources:\n    - {source}\n"
 
 
@@ -91,11 +128,15 @@ async def test_github_backfill_pages_waits_and_loses_nothing(tmp_path: Path) -> 
         assert await backfill(config, ctx, 90 * DAY, out) == 0
         assert "4 deployments, waited 2s for rate limits" in out.getvalue()
         deployments, lead = rows(tmp_path)
-        assert deployments == [(k.format(p="github:acme/api"), *rest) for k, *rest in EXPECTED_DEPLOYMENTS]
+        assert deployments == [
+            (k.format(p="github:acme/api"), *rest) for k, *rest in EXPECTED_DEPLOYMENTS
+        ]
         assert lead == EXPECTED_LEAD
         # Waited as told: each retry came at least Retry-After after the 403.
         throttled = [(a, b) for a, b in pairs(fake.hits) if a.status == 403]
-        assert len(throttled) == 2 and all(b.at - a.at >= 1.0 and b.path == a.path for a, b in throttled)
+        assert len(throttled) == 2 and all(
+            b.at - a.at >= 1.0 and b.path == a.path for a, b in throttled
+        )
         # Pagination was followed (page size 3): the deployments list needed two pages.
         assert sum(h.path.endswith("/deployments") for h in fake.hits) == 2
 
@@ -136,17 +177,32 @@ async def test_gitlab_backfill_with_429(tmp_path: Path) -> None:
         out = io.StringIO()
         assert await backfill(config, ctx, 90 * DAY, out) == 0, out.getvalue()
         deployments, lead = rows(tmp_path)
-        assert deployments == [(k.format(p="gitlab:acme/web"), *rest) for k, *rest in EXPECTED_DEPLOYMENTS]
+        assert deployments == [
+            (k.format(p="gitlab:acme/web"), *rest) for k, *rest in EXPECTED_DEPLOYMENTS
+        ]
         # GitLab names merge requests in merge commit messages, not "(#5)": c3 keeps its own date.
         assert lead == {**EXPECTED_LEAD, sha(3): 9 * DAY}  # committed -19d, shipped -10d
         assert any(h.status == 429 for h in fake.hits)
 
 
-def test_cli_backfill_exit_code_and_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_backfill_exit_code_and_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with GitHubFake("acme/api", forge()) as fake:
         cfg = tmp_path / "opslens.yaml"
         cfg.write_text(config_text("github", fake.url))
         monkeypatch.setenv("GH_TOKEN", "gh-token")
-        code = main(["backfill", "dora", "--since", "3650d", "-c", str(cfg), "--data-dir", str(tmp_path / "d")])
+        code = main(
+            [
+                "backfill",
+                "dora",
+                "--since",
+                "3650d",
+                "-c",
+                str(cfg),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ]
+        )
         assert code == 0
         assert "gh: 5 deployments" in capsys.readouterr().err

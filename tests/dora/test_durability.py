@@ -32,8 +32,17 @@ SERVICES = ("alpha", "beta", "gamma", "delta")
 
 def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     log = (tmp / "agent.log").open("ab")
-    argv = [str(OPSLENS), "run", "dora", "-c", str(tmp / "opslens.yaml"),
-            "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp / "data")]
+    argv = [
+        str(OPSLENS),
+        "run",
+        "dora",
+        "-c",
+        str(tmp / "opslens.yaml"),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--data-dir",
+        str(tmp / "data"),
+    ]
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     wait_http(f"http://127.0.0.1:{port}/-/healthy", 30, proc)
     return proc
@@ -45,15 +54,20 @@ async def flood(url: str, acked: list[str], stop: asyncio.Event, workers: int = 
         while not stop.is_set():
             n += 1
             event_id = f"w{w}-{n}"
-            event = {"kind": "deployment", "id": event_id, "service": SERVICES[w % 4],
-                     "environment": "production", "status": "success",
-                     "finished_at": "2026-01-01T00:00:00Z",
-                     "commits": [{"sha": event_id, "committed_at": "2025-12-31T00:00:00Z"}]}
+            event = {
+                "kind": "deployment",
+                "id": event_id,
+                "service": SERVICES[w % 4],
+                "environment": "production",
+                "status": "success",
+                "finished_at": "2026-01-01T00:00:00Z",
+                "commits": [{"sha": event_id, "committed_at": "2025-12-31T00:00:00Z"}],
+            }
             try:
                 async with session.post(url, json=event) as response:
                     if response.status == 200:
                         acked.append(event_id)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 return  # the agent is gone
 
     timeout = aiohttp.ClientTimeout(total=5)
@@ -102,6 +116,8 @@ async def test_sigkill_mid_flood_loses_no_acknowledged_event(tmp_path: Path) -> 
         counted = scrape[("dora_deployments_total", labels)]
         assert counted >= per_service[service]
         # /metrics agrees with the store exactly (at most the unacknowledged in-flight extra).
-        in_store = sum(1 for k in keys if SERVICES[int(k.split(":")[1].split("-")[0][1:]) % 4] == service)
+        in_store = sum(
+            1 for k in keys if SERVICES[int(k.split(":")[1].split("-")[0][1:]) % 4] == service
+        )
         assert counted == in_store
         assert scrape[("dora_lead_time_seconds_count", labels)] == in_store

@@ -39,7 +39,11 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("missing id", json.dumps({k: v for k, v in GOOD.items() if k != "id"}).encode(), "id"),
     ("bad status", json.dumps({**GOOD, "status": "ok"}).encode(), "status"),
     ("bad timestamp", json.dumps({**GOOD, "finished_at": "yesterday"}).encode(), "finished_at"),
-    ("naive timestamp", json.dumps({**GOOD, "finished_at": "2026-11-20T10:00:00"}).encode(), "finished_at"),
+    (
+        "naive timestamp",
+        json.dumps({**GOOD, "finished_at": "2026-11-20T10:00:00"}).encode(),
+        "finished_at",
+    ),
     (
         "bad commit",
         json.dumps([GOOD, {**GOOD, "commits": [{"sha": "x", "committed_at": 5}]}]).encode(),
@@ -49,8 +53,14 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     (
         "resolved before start",
         json.dumps(
-            {"kind": "incident", "id": "i", "service": "s", "environment": "production",
-             "started_at": ts(0), "resolved_at": ts(-60)}
+            {
+                "kind": "incident",
+                "id": "i",
+                "service": "s",
+                "environment": "production",
+                "started_at": ts(0),
+                "resolved_at": ts(-60),
+            }
         ).encode(),
         "resolved_at",
     ),
@@ -62,25 +72,49 @@ async def test_malformed_events_get_400_naming_the_field(
     agent: AgentFactory, case: str, body: bytes, field: str
 ) -> None:
     a = await agent()
-    response = await a.post("/api/v1/events", None, {"Authorization": f"Bearer {EVENTS_TOKEN}"}, raw=body)
+    response = await a.post(
+        "/api/v1/events", None, {"Authorization": f"Bearer {EVENTS_TOKEN}"}, raw=body
+    )
     assert response.status == 400, case
     answer = await response.json()
     assert answer["field"] == field and answer["error"]
     # Nothing stored, agent alive.
     assert (await a.client.get("/-/healthy")).status == 200
-    assert value(await a.scrape(), "dora_deployments_total", service="shop", environment="production") is None
+    assert (
+        value(await a.scrape(), "dora_deployments_total", service="shop", environment="production")
+        is None
+    )
 
 
 async def test_malformed_webhooks_get_4xx_and_the_agent_lives(agent: AgentFactory) -> None:
     a = await agent()
     cases: list[tuple[str, dict[str, str], bytes]] = [
         ("/webhooks/github", {"X-GitHub-Event": "deployment_status"}, b"{"),
-        ("/webhooks/github", {"X-GitHub-Event": "deployment_status"}, b'{"repository": {"full_name": "acme/api"}}'),
-        ("/webhooks/github", {"X-GitHub-Event": "push"}, b'{"repository": {"full_name": "acme/api"}, "ref": "refs/heads/main", "commits": [{"id": "a"}]}'),
+        (
+            "/webhooks/github",
+            {"X-GitHub-Event": "deployment_status"},
+            b'{"repository": {"full_name": "acme/api"}}',
+        ),
+        (
+            "/webhooks/github",
+            {"X-GitHub-Event": "push"},
+            b'{"repository": {"full_name": "acme/api"}, "ref": "refs/heads/main", '
+            b'"commits": [{"id": "a"}]}',
+        ),
         ("/webhooks/gitlab", {"X-Gitlab-Token": GITLAB_TOKEN}, b'{"object_kind": 5}'),
-        ("/webhooks/gitlab", {"X-Gitlab-Token": GITLAB_TOKEN}, b'{"object_kind": "deployment", "project": {"path_with_namespace": "acme/web"}, "status": "success", "environment": "production", "status_changed_at": "soon", "deployment_id": 1}'),
+        (
+            "/webhooks/gitlab",
+            {"X-Gitlab-Token": GITLAB_TOKEN},
+            b'{"object_kind": "deployment", "project": {"path_with_namespace": "acme/web"}, '
+            b'"status": "success", "environment": "production", "status_changed_at": "soon", '
+            b'"deployment_id": 1}',
+        ),
         ("/webhooks/alertmanager", {"Authorization": f"Bearer {AM_TOKEN}"}, b'{"alerts": {}}'),
-        ("/webhooks/alertmanager", {"Authorization": f"Bearer {AM_TOKEN}"}, b'{"alerts": [{"status": "firing", "labels": {}, "startsAt": 1}]}'),
+        (
+            "/webhooks/alertmanager",
+            {"Authorization": f"Bearer {AM_TOKEN}"},
+            b'{"alerts": [{"status": "firing", "labels": {}, "startsAt": 1}]}',
+        ),
     ]
     for path, headers, body in cases:
         if path.endswith("github"):
@@ -108,7 +142,9 @@ async def test_bad_signature_and_tokens_get_401(agent: AgentFactory) -> None:
 async def test_body_over_the_limit_gets_413(agent: AgentFactory) -> None:
     a = await agent()
     big = b'{"pad": "' + b"x" * (5 * 1024 * 1024 + 10) + b'"}'
-    response = await a.post("/api/v1/events", None, {"Authorization": f"Bearer {EVENTS_TOKEN}"}, raw=big)
+    response = await a.post(
+        "/api/v1/events", None, {"Authorization": f"Bearer {EVENTS_TOKEN}"}, raw=big
+    )
     assert response.status == 413
     assert (await a.client.get("/-/healthy")).status == 200
 
@@ -127,8 +163,12 @@ async def test_each_delivery_twice_counts_once(agent: AgentFactory) -> None:
     a = await agent()
     firing: dict[str, Any] = {
         "alerts": [
-            {"status": "firing", "labels": {"service": "shop", "severity": "critical"},
-             "startsAt": ts(-3600), "fingerprint": "abc"}
+            {
+                "status": "firing",
+                "labels": {"service": "shop", "severity": "critical"},
+                "startsAt": ts(-3600),
+                "fingerprint": "abc",
+            }
         ]
     }
     for _ in range(2):
@@ -147,14 +187,27 @@ async def test_each_delivery_twice_counts_once(agent: AgentFactory) -> None:
 async def test_github_delivery_id_dedupes(agent: AgentFactory) -> None:
     a = await agent()
     payload = {
-        "ref": "refs/heads/main", "before": "0" * 40, "repository": {"full_name": "acme/api"},
+        "ref": "refs/heads/main",
+        "before": "0" * 40,
+        "repository": {"full_name": "acme/api"},
         "commits": [{"id": "a" * 40, "timestamp": ts(-DAY), "message": "x"}],
     }
-    assert await (await a.github("push", payload, "same")).json() == {"stored": 1, "duplicate": False}
-    assert await (await a.github("push", payload, "same")).json() == {"stored": 0, "duplicate": True}
+    assert await (await a.github("push", payload, "same")).json() == {
+        "stored": 1,
+        "duplicate": False,
+    }
+    assert await (await a.github("push", payload, "same")).json() == {
+        "stored": 0,
+        "duplicate": True,
+    }
 
 
 async def test_routes_without_a_source_are_404(agent: AgentFactory) -> None:
     a = await agent("version: 1\nproject: t\n")
-    for path in ("/webhooks/github", "/webhooks/gitlab", "/webhooks/alertmanager", "/api/v1/events"):
+    for path in (
+        "/webhooks/github",
+        "/webhooks/gitlab",
+        "/webhooks/alertmanager",
+        "/api/v1/events",
+    ):
         assert (await a.post(path, {})).status == 404

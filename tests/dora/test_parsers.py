@@ -36,20 +36,32 @@ def load(name: str) -> Any:
 
 HELLO = GithubSource(type="github", name="gh", repo="Codertocat/Hello-World", service="hello")
 WORKFLOW = GithubSource(
-    type="github", name="gh", repo="octo-org/octo-repo", service="octo",
-    deploy_signal="workflow_run", workflow="test",
+    type="github",
+    name="gh",
+    repo="octo-org/octo-repo",
+    service="octo",
+    deploy_signal="workflow_run",
+    workflow="test",
 )
 STATS = GithubSource(type="github", name="gh", repo="sish8075/statistics-source", service="stats")
-GITLAB = GitlabSource(type="gitlab", name="gl", project="root/test-deployment-webhooks", service="web")
-PIPELINE = GitlabSource(type="gitlab", name="gl", project="x", service="web", deploy_signal="pipeline")
+GITLAB = GitlabSource(
+    type="gitlab", name="gl", project="root/test-deployment-webhooks", service="web"
+)
+PIPELINE = GitlabSource(
+    type="gitlab", name="gl", project="x", service="web", deploy_signal="pipeline"
+)
 
 
 def test_github_deployment_created_is_pending() -> None:
     batch = parse_github("deployment", "g:1", load("github/deployment.created.json"), HELLO, PROD)
     assert batch.records == (
         Deployment(
-            "github:codertocat/hello-world:145988746", "hello", "production", "pending",
-            t("2019-05-15T15:20:53+00:00"), "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+            "github:codertocat/hello-world:145988746",
+            "hello",
+            "production",
+            "pending",
+            t("2019-05-15T15:20:53+00:00"),
+            "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
         ),
     )
     assert batch.delivery == "g:1"
@@ -59,8 +71,12 @@ def test_github_deployment_status_success() -> None:
     payload = load("github/deployment_status.created.success.json")
     (record,) = parse_github("deployment_status", None, payload, HELLO, PROD).records
     assert record == Deployment(
-        "github:codertocat/hello-world:145988746", "hello", "production", "success",
-        t("2019-05-15T15:20:55+00:00"), "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+        "github:codertocat/hello-world:145988746",
+        "hello",
+        "production",
+        "success",
+        t("2019-05-15T15:20:55+00:00"),
+        "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
     )
     staging = parse_github("deployment_status", None, payload, HELLO, ["staging"])
     assert staging.empty and "not counted" in str(staging.ignored)
@@ -69,7 +85,9 @@ def test_github_deployment_status_success() -> None:
 
 
 def test_github_push_feeds_history_and_tag_deletion_is_ignored() -> None:
-    (commit,) = parse_github("push", None, load("github/push.branch_with_commit.json"), HELLO, PROD).records
+    (commit,) = parse_github(
+        "push", None, load("github/push.branch_with_commit.json"), HELLO, PROD
+    ).records
     assert commit == Commit(
         "hello", "6113728f27ae82c7b1a177c8d03f9e96e0adf246", t("2019-05-15T15:19:25+00:00"), None
     )
@@ -92,10 +110,16 @@ def test_github_workflow_run_as_deploy_signal() -> None:
     done = load("github/workflow_run.completed.with_pull_requests.json")
     (record,) = parse_github("workflow_run", None, done, WORKFLOW, PROD).records
     assert record == Deployment(
-        "github:octo-org/octo-repo:run:289782451", "octo", "production", "success",
-        t("2020-10-05T16:33:49+00:00"), "3484a3fb816e0859fd6e1cea078d76385ff50625",
+        "github:octo-org/octo-repo:run:289782451",
+        "octo",
+        "production",
+        "success",
+        t("2020-10-05T16:33:49+00:00"),
+        "3484a3fb816e0859fd6e1cea078d76385ff50625",
     )
-    assert parse_github("workflow_run", None, load("github/workflow_run.requested.json"), WORKFLOW, PROD).empty
+    assert parse_github(
+        "workflow_run", None, load("github/workflow_run.requested.json"), WORKFLOW, PROD
+    ).empty
     assert parse_github("workflow_run", None, done, HELLO, PROD).empty  # not the configured signal
 
 
@@ -108,34 +132,66 @@ def test_gitlab_deployment() -> None:
     assert parse_gitlab("deployment", None, payload, GITLAB, PROD).empty  # staging
     (record,) = parse_gitlab("deployment", "gl:1", payload, GITLAB, ["staging"]).records
     assert record == Deployment(
-        "gitlab:root/test-deployment-webhooks:15", "web", "staging", "success",
-        t("2021-04-28T19:50:00+00:00"), "279484c09fbe69ededfced8c1bb6e6d24616b468",
+        "gitlab:root/test-deployment-webhooks:15",
+        "web",
+        "staging",
+        "success",
+        t("2021-04-28T19:50:00+00:00"),
+        "279484c09fbe69ededfced8c1bb6e6d24616b468",
     )
 
 
 def test_gitlab_pipeline_merge_request_push() -> None:
     pipeline = load("gitlab/pipeline.json")
     (commit,) = parse_gitlab("pipeline", None, pipeline, GITLAB, PROD).records
-    assert commit == Commit("web", "bcbb5ec396a2c0f828686f14fac9b80b780504f2", t("2016-08-12T15:23:21+00:00"))
+    assert commit == Commit(
+        "web", "bcbb5ec396a2c0f828686f14fac9b80b780504f2", t("2016-08-12T15:23:21+00:00")
+    )
     # As deploy signal: the production job was skipped (manual), so no deployment.
-    assert [type(r) for r in parse_gitlab("pipeline", None, pipeline, PIPELINE, PROD).records] == [Commit]
+    assert [type(r) for r in parse_gitlab("pipeline", None, pipeline, PIPELINE, PROD).records] == [
+        Commit
+    ]
     pipeline["builds"][0]["status"] = "success"
     pipeline["builds"][0]["finished_at"] = "2016-08-12 15:26:29 UTC"
-    deployments = [r for r in parse_gitlab("pipeline", None, pipeline, PIPELINE, PROD).records if isinstance(r, Deployment)]
+    deployments = [
+        r
+        for r in parse_gitlab("pipeline", None, pipeline, PIPELINE, PROD).records
+        if isinstance(r, Deployment)
+    ]
     assert deployments == [
-        Deployment("gitlab:x:pipeline:31:production", "web", "production", "success",
-                   t("2016-08-12T15:26:29+00:00"), "bcbb5ec396a2c0f828686f14fac9b80b780504f2")
+        Deployment(
+            "gitlab:x:pipeline:31:production",
+            "web",
+            "production",
+            "success",
+            t("2016-08-12T15:26:29+00:00"),
+            "bcbb5ec396a2c0f828686f14fac9b80b780504f2",
+        )
     ]
 
-    (merged,) = parse_gitlab("merge_request", None, load("gitlab/merge_request.merge.json"), GITLAB, PROD).records
-    assert merged == Commit("web", "78a76ee6b4992a6baf64c59fc4c44c7323d60438", t("2017-12-10T17:01:11+00:00"))
-    assert parse_gitlab("merge_request", None, load("gitlab/merge_request.open.json"), GITLAB, PROD).empty
+    (merged,) = parse_gitlab(
+        "merge_request", None, load("gitlab/merge_request.merge.json"), GITLAB, PROD
+    ).records
+    assert merged == Commit(
+        "web", "78a76ee6b4992a6baf64c59fc4c44c7323d60438", t("2017-12-10T17:01:11+00:00")
+    )
+    assert parse_gitlab(
+        "merge_request", None, load("gitlab/merge_request.open.json"), GITLAB, PROD
+    ).empty
 
     first, second = parse_gitlab("push", None, load("gitlab/push.json"), GITLAB, PROD).records
-    assert first == Commit("web", "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327", t("2011-12-12T12:27:31+00:00"),
-                           "95790bf891e76fee5e1747ab589903a6a1f80f22")
-    assert second == Commit("web", "da1560886d4f094c3e6c9ef40349f7d38b5d27d7", t("2012-01-03T21:36:29+00:00"),
-                            "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327")
+    assert first == Commit(
+        "web",
+        "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+        t("2011-12-12T12:27:31+00:00"),
+        "95790bf891e76fee5e1747ab589903a6a1f80f22",
+    )
+    assert second == Commit(
+        "web",
+        "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+        t("2012-01-03T21:36:29+00:00"),
+        "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+    )
 
 
 @pytest.mark.parametrize("name", ["gitlab/job.deploy_production.json", "gitlab/release.json"])
@@ -151,13 +207,19 @@ def test_alertmanager_firing_and_resolved() -> None:
     start = t("2021-03-30T20:17:50.814674+08:00")
     key = f"alertmanager:83eb2c81e0da3faf:{round(start * 1000)}"
     assert records[0] == Incident(key, "product-x", "production", start, None)
-    assert records[1] == Incident(key, "product-y", "production", start, t("2021-03-30T21:17:50.814674+08:00"))
-    critical = AlertmanagerIncidents(enabled=True, match={"severity": "critical"}, service_label="product")
+    assert records[1] == Incident(
+        key, "product-y", "production", start, t("2021-03-30T21:17:50.814674+08:00")
+    )
+    critical = AlertmanagerIncidents(
+        enabled=True, match={"severity": "critical"}, service_label="product"
+    )
     batch = parse_alertmanager(payload, critical, PROD, "production")
     assert [r.service for r in batch.records] == ["product-x"]  # type: ignore[union-attr]
     assert batch.ignored == "3 alerts not matched"
     # Without a service (or job) label there is nobody to attribute the incident to.
-    assert parse_alertmanager(payload, AlertmanagerIncidents(enabled=True), PROD, "production").empty
+    assert parse_alertmanager(
+        payload, AlertmanagerIncidents(enabled=True), PROD, "production"
+    ).empty
 
 
 def test_alertmanager_prometheus_payload_without_truncated_alerts() -> None:
@@ -182,7 +244,9 @@ def test_every_timestamp_format(text: str, expected: str) -> None:
     assert parse_time(text, "x") == t(expected)
 
 
-@pytest.mark.parametrize("text", ["2026-11-20", "2026-11-20T10:00:00", "soon", "", None, 1700000000])
+@pytest.mark.parametrize(
+    "text", ["2026-11-20", "2026-11-20T10:00:00", "soon", "", None, 1700000000]
+)
 def test_bad_timestamps_name_the_field(text: Any) -> None:
     with pytest.raises(BadInput) as err:
         parse_time(text, "deployment.created_at")
@@ -194,13 +258,24 @@ def test_samples_cover_every_file() -> None:
     if not WEBHOOKS.exists():
         pytest.skip("shared sample data not present")
     used = {
-        "deployment.created.json", "deployment_status.created.success.json",
-        "push.branch_with_commit.json", "push.tag_deleted.json", "pull_request.closed.merged.json",
-        "pull_request.closed.not_merged.json", "workflow_run.completed.with_pull_requests.json",
-        "workflow_run.requested.json", "release.published.json", "deployment.json",
-        "pipeline.json", "merge_request.merge.json", "merge_request.open.json", "push.json",
-        "job.deploy_production.json", "release.json",
-        "v4.firing_and_resolved.truncatedAlerts.json", "v4.firing.prometheus_generated.json",
+        "deployment.created.json",
+        "deployment_status.created.success.json",
+        "push.branch_with_commit.json",
+        "push.tag_deleted.json",
+        "pull_request.closed.merged.json",
+        "pull_request.closed.not_merged.json",
+        "workflow_run.completed.with_pull_requests.json",
+        "workflow_run.requested.json",
+        "release.published.json",
+        "deployment.json",
+        "pipeline.json",
+        "merge_request.merge.json",
+        "merge_request.open.json",
+        "push.json",
+        "job.deploy_production.json",
+        "release.json",
+        "v4.firing_and_resolved.truncatedAlerts.json",
+        "v4.firing.prometheus_generated.json",
     }
     assert {p.name for p in Path(WEBHOOKS).rglob("*.json")} == used
 

@@ -24,7 +24,9 @@ def store(tmp_path: Path) -> EventStore:
     return s
 
 
-def dep(key: str, at: float, status: str = "success", sha: str | None = None, commits=None) -> Deployment:  # type: ignore[no-untyped-def]
+def dep(
+    key: str, at: float, status: str = "success", sha: str | None = None, commits=None
+) -> Deployment:  # type: ignore[no-untyped-def]
     return Deployment(key, "svc", "production", status, NOW + at, sha, False, commits)  # type: ignore[arg-type]
 
 
@@ -52,7 +54,10 @@ def test_late_deployment_takes_over_the_incident(tmp_path: Path) -> None:
     # A deployment that finished later but still before the incident arrives afterwards.
     s.write([Batch((dep("b", -2 * 3600),))])
     conn = s.reader()
-    assert conn.execute("SELECT key, incidents FROM deployments ORDER BY key").fetchall() == [("a", 0), ("b", 1)]
+    assert conn.execute("SELECT key, incidents FROM deployments ORDER BY key").fetchall() == [
+        ("a", 0),
+        ("b", 1),
+    ]
     assert snap(s).counters["dora_change_failures"][SERIES] == 1
 
 
@@ -79,8 +84,12 @@ def test_status_transitions(tmp_path: Path) -> None:
 
 def test_history_walk_stops_at_the_previous_deployment(tmp_path: Path) -> None:
     s = store(tmp_path)
-    chain = [Commit("svc", "c1", NOW - 5 * DAY, "c0"), Commit("svc", "c2", NOW - 4 * DAY, "c1"),
-             Commit("svc", "c3", NOW - 3 * DAY, "c2"), Commit("svc", "c4", NOW - 2 * DAY, "c3")]
+    chain = [
+        Commit("svc", "c1", NOW - 5 * DAY, "c0"),
+        Commit("svc", "c2", NOW - 4 * DAY, "c1"),
+        Commit("svc", "c3", NOW - 3 * DAY, "c2"),
+        Commit("svc", "c4", NOW - 2 * DAY, "c3"),
+    ]
     s.write([Batch(tuple(chain))])
     s.write([Batch((dep("one", -4 * DAY + 60, sha="c2"),))])
     s.write([Batch((dep("two", -DAY, sha="c4"),))])
@@ -114,3 +123,74 @@ def test_a_failing_batch_fails_alone(tmp_path: Path) -> None:
     results = s._write_isolated([Batch((dep("good", -DAY),)), bad])
     assert not isinstance(results[0], Exception) and isinstance(results[1], StoreError)
     assert s.reader().execute("SELECT key FROM deployments").fetchall() == [("good",)]
+
+
+def test_windowed_values_match_brute_force(tmp_path: Path) -> None:
+    """Random history, a clock in the middle of a day: every windowed value is exact."""
+    import random
+    import statistics
+
+    from exporters.dora.snapshot import WINDOWS
+
+    rng = random.Random(3)
+    now = NOW + 12345.6  # not on a day boundary, so the partial first day matters
+    s = EventStore(tmp_path / "events.db", failure_window=DAY, clock=lambda: now)
+    s.open()
+    records: list = []  # type: ignore[type-arg]
+    for i in range(600):
+        at = now - rng.random() * 100 * DAY
+        status = "failure" if rng.random() < 0.15 else "success"
+        commits = (ShippedCommit(f"c{i}", at - rng.random() * 5 * DAY),)
+        records.append(
+            Deployment(f"d{i}", "svc", "production", status, at, None, rng.random() < 0.2, commits)
+        )  # type: ignore[arg-type]
+    for i in range(150):
+        start = now - rng.random() * 100 * DAY
+        end = start + rng.random() * DAY if rng.random() < 0.9 else None
+        records.append(Incident(f"i{i}", "svc", "production", start, end))
+    for n in range(0, len(records), 100):
+        s.write([Batch(tuple(records[n : n + 100]))])
+    snapshot = compute(s.reader(), now, {"production"}, Levels())
+
+    deployments = [r for r in records if isinstance(r, Deployment)]
+    incidents = [r for r in records if isinstance(r, Incident)]
+    caused: dict[str, int] = {}
+    for i in incidents:
+        candidates = [
+            d
+            for d in deployments
+            if d.status == "success" and i.started_at - DAY <= d.finished_at <= i.started_at
+        ]
+        if candidates:
+            key = max(candidates, key=lambda d: d.finished_at).key
+            caused[key] = caused.get(key, 0) + 1
+    for window, length in WINDOWS.items():
+        since = now - length
+        inside = [d for d in deployments if d.finished_at >= since]
+        ok = [d for d in inside if d.status == "success"]
+        cf = [d for d in inside if d.status == "failure" or d.key in caused]
+        key = ("svc", "production", window)
+        g = snapshot.gauges
+        assert g["dora_deployment_frequency_per_day"][key] == pytest.approx(
+            len(ok) / (length / DAY)
+        )
+        assert g["dora_change_failure_ratio"][key] == pytest.approx(len(cf) / len(inside))
+        assert g["dora_rework_ratio"][key] == pytest.approx(
+            sum(d.rework for d in inside) / len(inside)
+        )
+        lead = [d.finished_at - d.commits[0].committed_at for d in ok]  # type: ignore[index]
+        assert g["dora_lead_time_median_seconds"][key] == pytest.approx(statistics.median(lead))
+        restored = [
+            i.resolved_at - i.started_at
+            for i in incidents
+            if i.resolved_at and i.resolved_at >= since
+        ]
+        assert g["dora_time_to_restore_median_seconds"][key] == pytest.approx(
+            statistics.median(restored)
+        )
+    totals = snapshot.counters
+    assert totals["dora_change_failures"][("svc", "production")] == len(
+        [d for d in deployments if d.status == "failure" or d.key in caused]
+    )
+    hist = snapshot.histograms["dora_time_to_restore_seconds"][("svc", "production")]
+    assert hist.count == sum(1 for i in incidents if i.resolved_at)

@@ -23,10 +23,19 @@ import pytest
 
 from .conftest import DAY, HOUR, Agent, AgentFactory, ts, value
 
-S, P = {"service": "shop", "environment": "production"}, {"service": "api", "environment": "production"}
+S, P = (
+    {"service": "shop", "environment": "production"},
+    {"service": "api", "environment": "production"},
+)
 
 
-def deployment(id_: str, at: float, status: str = "success", commits: list[tuple[str, float]] = (), **extra: Any) -> dict[str, Any]:  # type: ignore[assignment]
+def deployment(
+    id_: str,
+    at: float,
+    status: str = "success",
+    commits: list[tuple[str, float]] = (),
+    **extra: Any,
+) -> dict[str, Any]:  # type: ignore[assignment]
     return {
         "kind": "deployment",
         "id": id_,
@@ -39,7 +48,9 @@ def deployment(id_: str, at: float, status: str = "success", commits: list[tuple
     }
 
 
-def incident(id_: str, start: float, restored: float | None, deployment_id: str | None = None) -> dict[str, Any]:
+def incident(
+    id_: str, start: float, restored: float | None, deployment_id: str | None = None
+) -> dict[str, Any]:
     return {
         "kind": "incident",
         "id": id_,
@@ -78,11 +89,19 @@ def push(before: str, commits: list[tuple[str, float, str]]) -> dict[str, Any]:
     }
 
 
-def status(deployment_id: int, sha: str, at: float, env: str = "production", state: str = "success") -> dict[str, Any]:
+def status(
+    deployment_id: int, sha: str, at: float, env: str = "production", state: str = "success"
+) -> dict[str, Any]:
     return {
         "action": "created",
         "deployment_status": {"state": state, "environment": env, "created_at": ts(at)},
-        "deployment": {"id": deployment_id, "sha": sha, "ref": "main", "environment": env, "created_at": ts(at - 600)},
+        "deployment": {
+            "id": deployment_id,
+            "sha": sha,
+            "ref": "main",
+            "environment": env,
+            "created_at": ts(at - 600),
+        },
         "repository": REPO,
     }
 
@@ -105,11 +124,20 @@ def alert(state: str, severity: str = "critical", ends: float | None = None) -> 
 
 S1, A2, A3 = "1" * 40, "2" * 40, "3" * 40
 GITHUB = [
-    ("pull_request", {
-        "action": "closed",
-        "pull_request": {"merged": True, "merge_commit_sha": S1, "created_at": ts(-4 * DAY), "labels": [], "head": {"ref": "feature/x"}},
-        "repository": REPO,
-    }),
+    (
+        "pull_request",
+        {
+            "action": "closed",
+            "pull_request": {
+                "merged": True,
+                "merge_commit_sha": S1,
+                "created_at": ts(-4 * DAY),
+                "labels": [],
+                "head": {"ref": "feature/x"},
+            },
+            "repository": REPO,
+        },
+    ),
     ("push", push("0" * 40, [(S1, -3 * DAY, "Add x (#7)")])),
     ("deployment", status(100, S1, -3 * DAY + HOUR)),
     ("deployment_status", status(100, S1, -3 * DAY + HOUR)),
@@ -129,7 +157,11 @@ async def load_timeline(agent: Agent) -> None:
         for n, (event, payload) in enumerate(GITHUB):
             response = await agent.github(event, payload, f"delivery-{n}")
             assert response.status in (200, 202), await response.text()
-        for payload in (alert("firing"), alert("firing", "warning"), alert("resolved", ends=-DAY + 3 * HOUR)):
+        for payload in (
+            alert("firing"),
+            alert("firing", "warning"),
+            alert("resolved", ends=-DAY + 3 * HOUR),
+        ):
             response = await agent.alertmanager(payload)
             assert response.status in (200, 202), await response.text()
 
@@ -147,8 +179,22 @@ EXPECTED_SHOP = {
     "dora_time_to_restore_seconds_count": 3,
     "dora_time_to_restore_seconds_sum": 10800 + 1800 + 172800,
 }
-SHOP_LEAD_BUCKETS = {"3600.0": 2, "86400.0": 3, "604800.0": 5, "2592000.0": 5, "15552000.0": 5, "+Inf": 5}
-SHOP_RESTORE_BUCKETS = {"3600.0": 1, "86400.0": 2, "604800.0": 3, "2592000.0": 3, "15552000.0": 3, "+Inf": 3}
+SHOP_LEAD_BUCKETS = {
+    "3600.0": 2,
+    "86400.0": 3,
+    "604800.0": 5,
+    "2592000.0": 5,
+    "15552000.0": 5,
+    "+Inf": 5,
+}
+SHOP_RESTORE_BUCKETS = {
+    "3600.0": 1,
+    "86400.0": 2,
+    "604800.0": 3,
+    "2592000.0": 3,
+    "15552000.0": 3,
+    "+Inf": 3,
+}
 SHOP_WINDOWS = {
     # window: frequency, lead median, CFR, restore median, rework, levels (DF, LT, CFR, TTR)
     "7d": (2 / 7, 3600, 1.0, 1800, 0.5, (2, 3, 0, 3)),
@@ -178,7 +224,10 @@ async def test_every_metric_on_the_timeline(agent: AgentFactory) -> None:
     for name, expected in EXPECTED_SHOP.items():
         if expected is not None:
             assert value(scrape, name, **S) == expected, name
-    assert value(scrape, "dora_last_deployment_timestamp_seconds", **S) == a.exporter.ctx.clock() - 2 * DAY
+    assert (
+        value(scrape, "dora_last_deployment_timestamp_seconds", **S)
+        == a.exporter.ctx.clock() - 2 * DAY
+    )
     for le, count in SHOP_LEAD_BUCKETS.items():
         assert value(scrape, "dora_lead_time_seconds_bucket", le=le, **S) == count, le
     for le, count in SHOP_RESTORE_BUCKETS.items():
@@ -191,7 +240,10 @@ async def test_every_metric_on_the_timeline(agent: AgentFactory) -> None:
         assert value(scrape, "dora_time_to_restore_median_seconds", **w) == restore
         assert value(scrape, "dora_rework_ratio", **w) == pytest.approx(rework)
         for metric, level in zip(LEVEL_METRICS, levels, strict=True):
-            assert value(scrape, "dora_performance_level", metric=metric, **w) == level, (window, metric)
+            assert value(scrape, "dora_performance_level", metric=metric, **w) == level, (
+                window,
+                metric,
+            )
 
     for name, expected in EXPECTED_API.items():
         assert value(scrape, name, **P) == expected, name
@@ -221,3 +273,22 @@ async def test_counts_survive_a_restart(agent: AgentFactory, tmp_path: Any) -> N
     after = samples(await response.text())
     dora = {k: v for k, v in before.items() if k[0].startswith("dora_")}
     assert dora and all(after.get(k) == v for k, v in dora.items())
+
+
+@pytest.mark.integration
+async def test_scrape_matches_golden_and_promtool(
+    agent: AgentFactory, golden: Any, tmp_path: Any
+) -> None:
+    import subprocess
+
+    from tests.support.procs import require
+
+    a = await agent()
+    await load_timeline(a)
+    await a.exporter.refresh()
+    text = await (await a.client.get("/metrics")).text()
+    dora = "".join(line + "\n" for line in text.splitlines() if "dora_" in line)
+    golden("dora/metrics.txt", dora)
+    promtool = require("promtool")
+    check = subprocess.run([promtool, "check", "metrics"], input=text.encode(), capture_output=True)
+    assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
