@@ -17,6 +17,11 @@ from .types import Duration, EnvName, LabelName, Name, Severity
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
 Dashboard = Literal["executive", "cost", "dora", "application", "infrastructure", "alerts"]
 
+
+def _all_dashboards() -> list[Dashboard]:
+    return ["executive", "cost", "dora", "application", "infrastructure", "alerts"]
+
+
 _HOSTPORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):(\d{1,5})$")
 # The metric selector grammar is PromQL's; promtool checks it for real, this only
 # catches the obvious mistakes early with a line number.
@@ -210,16 +215,8 @@ class Config(Strict):
     slos: list[Slo] = Field(default_factory=list)
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
-    dashboards: list[Dashboard] = Field(
-        default_factory=lambda: [
-            "executive",
-            "cost",
-            "dora",
-            "application",
-            "infrastructure",
-            "alerts",
-        ]
-    )
+    dashboards: list[Dashboard] = Field(default_factory=_all_dashboards)
+
     prometheus: PrometheusConfig = PrometheusConfig()
     deploy: DeployConfig = DeployConfig()
 
