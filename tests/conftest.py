@@ -10,7 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# The shared sample data sits beside the repository; tests fall back to the copy kept
+# under tests/fixtures/shared so they never depend on the checkout's surroundings.
+SHARED_ORIGINAL = ROOT.parent / "shared" / "data"
+SHARED_COPY = Path(__file__).resolve().parent / "fixtures" / "shared"
+SHARED_DATA = SHARED_ORIGINAL if SHARED_ORIGINAL.exists() else SHARED_COPY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -102,8 +102,8 @@ def prepare_demo(data_dir: Path, repo: Path) -> tuple[Path, dict[str, str]]:
     return config_path, env
 
 
-def grafana_child(binary: str, gen: Path, data_dir: Path, hosts: Hosts) -> Child:
-    """Grafana with provisioning pointed at the generated files (paths rewritten locally)."""
+def prepare_grafana(gen: Path, data_dir: Path) -> Path:
+    """Copy the generated provisioning with the dashboards path rewritten for this host."""
     prov = data_dir / "grafana" / "provisioning"
     shutil.rmtree(prov, ignore_errors=True)
     shutil.copytree(gen / "grafana" / "provisioning", prov)
@@ -112,6 +112,12 @@ def grafana_child(binary: str, gen: Path, data_dir: Path, hosts: Hosts) -> Child
         for provider in doc.get("providers", []):
             provider.setdefault("options", {})["path"] = str(gen / "grafana" / "dashboards")
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return prov
+
+
+def grafana_child(binary: str, data_dir: Path, hosts: Hosts) -> Child:
+    """Grafana reading the provisioning that `prepare_grafana` writes."""
+    prov = data_dir / "grafana" / "provisioning"
     home = next(
         (p for p in ("/usr/share/grafana", "/usr/local/share/grafana") if Path(p).exists()), None
     )
@@ -206,7 +212,7 @@ def plan(
         )
     grafana = find_binary("grafana", "grafana-server")
     if grafana:
-        children.append(grafana_child(grafana, gen, data_dir, hosts))
+        children.append(grafana_child(grafana, data_dir, hosts))
     return children, missing
 
 
@@ -292,6 +298,18 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"opslens up: {', '.join(missing)} not found; {INSTALL_HINT}", file=sys.stderr)
         return EXIT_MISSING
+    if args.demo:
+        # First, so the agent's probe of the demo service succeeds from its first poll.
+        children.insert(
+            0,
+            Child(
+                "demo-app",
+                [sys.executable, "-m", "exporters.app.demo", "--listen", DEMO_APP_LISTEN],
+                f"http://{DEMO_APP_LISTEN}",
+                "/healthz",
+                data_dir / "logs" / "demo-app.log",
+            ),
+        )
     taken = [c for c in children if port_in_use(c.url.removeprefix("http://"))]
     if taken:
         for child in taken:
@@ -302,16 +320,8 @@ def run(args: argparse.Namespace) -> int:
             )
         return 1
     write(render_all(config, hosts), data_dir / "generated")
-    if args.demo:
-        children.append(
-            Child(
-                "demo-app",
-                [sys.executable, "-m", "exporters.app.demo", "--listen", DEMO_APP_LISTEN],
-                f"http://{DEMO_APP_LISTEN}",
-                "/healthz",
-                data_dir / "logs" / "demo-app.log",
-            )
-        )
+    if any(c.name == "grafana" for c in children):
+        prepare_grafana(data_dir / "generated", data_dir)
     stop = {"now": False}
 
     def _stop(signum: int, frame: object) -> None:
