@@ -18,14 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 tools:
-	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null \
-	   || ! command -v amtool >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then \
-	  echo "installing Debian packages prometheus prometheus-alertmanager"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    prometheus prometheus-alertmanager >/dev/null; \
-	fi
+	sh scripts/install-tools.sh
 
 lint: venv
 	$(BIN)/ruff check agent exporters tests benchmarks

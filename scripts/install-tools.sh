@@ -1,0 +1,31 @@
+#!/bin/sh
+# Install the Debian packages that provide prometheus/promtool and
+# prometheus-alertmanager/amtool, when any of the binaries is missing.
+# The packages' services are not started: `opslens up` and the tests run their own
+# processes on loopback, and a packaged Prometheus on :9090 would be in their way.
+set -eu
+
+missing=""
+for bin in prometheus promtool prometheus-alertmanager amtool; do
+    command -v "$bin" >/dev/null 2>&1 || missing="$missing $bin"
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing Debian packages prometheus prometheus-alertmanager (missing:$missing)"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e "$policy" ]; then
+    # Debian's documented switch for "install, but do not start services".
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    made_policy=1
+fi
+cleanup() { if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    prometheus prometheus-alertmanager >/dev/null
