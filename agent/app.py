@@ -15,7 +15,7 @@ from agent import __version__
 from agent.exporters_table import WEB_ROUTES, build_exporter, resolve
 from agent.runtime import Runtime
 from agent.settings import Settings
-from agent.web.keys import RUNTIME, SETTINGS
+from agent.web.keys import METRICS_TOKEN, RUNTIME, SETTINGS
 from exporters.base import Exporter
 
 log = logging.getLogger("opslens.agent")
@@ -32,6 +32,7 @@ def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) 
         ctx = settings.context()
         exporters = [build_exporter(name, config, ctx) for name in settings.exporters]
     app[SETTINGS] = settings
+    app[METRICS_TOKEN] = _metrics_token(settings)
     app[RUNTIME] = Runtime(exporters, clock=settings.clock)
     app.cleanup_ctx.append(_runtime_ctx)
     app.router.add_get("/metrics", metrics)
@@ -51,17 +52,29 @@ async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
     await runtime.stop()
 
 
+def _metrics_token(settings: Settings) -> str | None:
+    """The bearer token for /metrics and /, read once; "" (deny all) when unreadable."""
+    env_name = settings.config.agent.metrics_token_env
+    if env_name is None:
+        return None
+    token = settings.context().secret(env_name)
+    if not token:
+        log.error("%s is set in the config but not in the environment: denying /metrics", env_name)
+        return ""
+    return token
+
+
 def _authorized(request: web.Request, token: str | None) -> bool:
     if token is None:
         return True
+    if not token:
+        return False
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     return hmac.compare_digest(given.encode(), token.encode())
 
 
 async def metrics(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    token = settings.context().secret(settings.config.agent.metrics_token_env)
-    if not _authorized(request, token):
+    if not _authorized(request, request.app[METRICS_TOKEN]):
         return web.json_response({"error": "missing or wrong bearer token"}, status=401)
     openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
     compress = "gzip" in request.headers.get("Accept-Encoding", "")
@@ -94,6 +107,9 @@ def _ago(then: float | None, now: float) -> str:
 
 
 async def status_page(request: web.Request) -> web.Response:
+    # The page shows upstream errors (URLs, paths): as private as /metrics.
+    if not _authorized(request, request.app[METRICS_TOKEN]):
+        return web.json_response({"error": "missing or wrong bearer token"}, status=401)
     runtime = request.app[RUNTIME]
     settings = request.app[SETTINGS]
     now = time.time()

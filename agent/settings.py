@@ -22,6 +22,13 @@ class Settings:
     clock: Clock = time.time
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     demo: bool = False
+    config_dir: Path = Path(".")
 
     def context(self) -> Context:
-        return Context(data_dir=self.data_dir, clock=self.clock, env=self.env, demo=self.demo)
+        return Context(
+            data_dir=self.data_dir,
+            clock=self.clock,
+            env=self.env,
+            demo=self.demo,
+            config_dir=self.config_dir,
+        )

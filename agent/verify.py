@@ -209,6 +209,6 @@ def verify(config: Config, outdir: Path) -> list[Result]:
     for check in CHECKS:
         try:
             results.extend(check(config, outdir))
-        except (OSError, ValueError, KeyError, yaml.YAMLError) as exc:
+        except (OSError, ValueError, KeyError, yaml.YAMLError, subprocess.SubprocessError) as exc:
             results.append(Result(check.__name__.removeprefix("check_"), False, str(exc)))
     return results

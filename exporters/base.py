@@ -7,6 +7,7 @@ layer or the agent: exporters stay usable and testable on their own.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +18,8 @@ from typing import Protocol, runtime_checkable
 from prometheus_client.registry import Collector
 
 Clock = Callable[[], float]
+
+log = logging.getLogger("opslens.exporters")
 
 
 class SourceError(Exception):
@@ -71,6 +74,13 @@ class Context:
     clock: Clock = time.time
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     demo: bool = False
+    # Relative paths in the config (FOCUS globs, git repositories) resolve against this:
+    # the config file's folder, as `agent.data_dir` does.
+    config_dir: Path = Path(".")
+
+    def resolve(self, path: str) -> Path:
+        """A config path as the agent should open it."""
+        return Path(path) if Path(path).is_absolute() else self.config_dir / path
 
     def secret(self, env_name: str | None) -> str | None:
         """Read a secret from the named variable, or from the file in `<NAME>_FILE`."""
@@ -79,5 +89,9 @@ class Context:
         if value := self.env.get(env_name):
             return value
         if path := self.env.get(f"{env_name}_FILE"):
-            return Path(path).read_text(encoding="utf-8").strip()
+            try:
+                return Path(path).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                # Callers treat a missing secret as "deny" (webhooks) or "source down".
+                log.warning("cannot read %s_FILE (%s): %s", env_name, path, exc.strerror)
         return None

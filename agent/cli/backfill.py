@@ -25,6 +25,11 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     data_dir = args.data_dir or (args.config.resolve().parent / config.agent.data_dir)
-    settings = Settings(config=config, exporters=("dora",), data_dir=data_dir)
+    settings = Settings(
+        config=config,
+        exporters=("dora",),
+        data_dir=data_dir,
+        config_dir=args.config.resolve().parent,
+    )
     backfill = resolve("exporters.dora.backfill:run")
     return int(backfill(config, settings.context(), args.since))

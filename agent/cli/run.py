@@ -32,7 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def settings_for(args: argparse.Namespace, config: Config) -> Settings:
     chosen = EXPORTER_NAMES if args.exporter == "all" else (args.exporter,)
     data_dir = args.data_dir or (args.config.resolve().parent / config.agent.data_dir)
-    return Settings(config=config, exporters=chosen, data_dir=data_dir, demo=args.demo)
+    return Settings(
+        config=config,
+        exporters=chosen,
+        data_dir=data_dir,
+        demo=args.demo,
+        config_dir=args.config.resolve().parent,
+    )
 
 
 async def serve(settings: Settings, listen: str) -> None:

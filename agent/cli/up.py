@@ -89,17 +89,28 @@ def _write_secret(path: Path, value: str) -> None:
         path.chmod(0o600)
 
 
-def prepare_demo(data_dir: Path, repo: Path) -> tuple[Path, dict[str, str]]:
-    """Write demo billing data, secrets and config; return the config and agent env."""
+def prepare_demo(data_dir: Path, repo: Path) -> Path:
+    """Write demo billing data and the demo config; return the config's path."""
     from exporters.cost.demo import write_demo_focus
 
     write_demo_focus(data_dir / "demo" / "focus", dt.datetime.now(dt.UTC).date())
-    token_file = data_dir / "secrets" / "alertmanager_token"
-    _write_secret(token_file, secrets.token_hex(16))
     config_path = data_dir / "demo" / "opslens.yaml"
     config_path.write_text(demo_config_text(data_dir, repo), encoding="utf-8")
-    env = {"OPSLENS_ALERTMANAGER_TOKEN_FILE": str(token_file)}
-    return config_path, env
+    return config_path
+
+
+def provision_incident_token(config: Config, secrets_dir: Path) -> dict[str, str]:
+    """Share the incident webhook token between Alertmanager and the agent via a file.
+
+    Alertmanager reads `<secrets_dir>/<env lower>`; the agent gets `<ENV>_FILE` pointing
+    at it. The file comes from the variable when set, else a random token is made once.
+    """
+    env_name = config.dora.incidents.alertmanager.token_env
+    if not (config.dora.incidents.alertmanager.enabled and env_name):
+        return {}
+    path = secrets_dir / env_name.lower()
+    _write_secret(path, os.environ.get(env_name) or secrets.token_hex(16))
+    return {f"{env_name}_FILE": str(path)}
 
 
 def prepare_grafana(gen: Path, data_dir: Path) -> Path:
@@ -281,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     repo = Path.cwd()
     if args.demo:
         data_dir = (args.data_dir or Path(".opslens-demo")).resolve()
-        config_path, agent_env = prepare_demo(data_dir, repo)
+        config_path = prepare_demo(data_dir, repo)
         try:
             config = parse(config_path.read_text(encoding="utf-8"), str(config_path))
         except ConfigError as exc:  # a broken built-in demo is a bug: say so plainly
@@ -291,9 +302,11 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_or_report(args.config)
         if loaded is None:
             return EXIT_INVALID
-        config, config_path, agent_env = loaded, args.config.resolve(), {}
+        config, config_path = loaded, args.config.resolve()
         data_dir = (args.data_dir or (config_path.parent / config.agent.data_dir)).resolve()
-    hosts = native(config.agent.listen)
+    secrets_dir = data_dir / "secrets"
+    hosts = native(config.agent.listen, str(secrets_dir))
+    agent_env = provision_incident_token(config, secrets_dir)
     children, missing = plan(config, config_path, data_dir, hosts, agent_env)
     if missing:
         print(f"opslens up: {', '.join(missing)} not found; {INSTALL_HINT}", file=sys.stderr)

@@ -16,6 +16,8 @@ from .types import SEVERITIES, Duration, LabelName, Name, Severity
 ALERTMANAGER_VERSION = "0.25"
 # The root route's receiver; it only receives alerts while no escalation exists.
 NULL_RECEIVER = "null"
+# The agent's own receiver for `dora.incidents.alertmanager`, generated when enabled.
+INCIDENTS_RECEIVER = "opslens-incidents"
 _HOSTPORT = r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$"
 
 
@@ -180,8 +182,9 @@ class NotifyConfig(Strict):
     @field_validator("receivers")
     @classmethod
     def _reserved(cls, value: dict[str, Receiver]) -> dict[str, Receiver]:
-        if NULL_RECEIVER in value:
-            raise ValueError(f"receiver name {NULL_RECEIVER!r} is reserved for the root route")
+        for reserved in (NULL_RECEIVER, INCIDENTS_RECEIVER):
+            if reserved in value:
+                raise ValueError(f"receiver name {reserved!r} is reserved for generated routes")
         return value
 
     def severities(self) -> tuple[Severity, ...]:

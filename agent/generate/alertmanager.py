@@ -13,7 +13,13 @@ from importlib import resources
 from typing import Any
 
 from agent.config import SEVERITIES, Config, Severity
-from agent.config.notify import NULL_RECEIVER, NotifyConfig, Receiver, Team
+from agent.config.notify import (
+    INCIDENTS_RECEIVER,
+    NULL_RECEIVER,
+    NotifyConfig,
+    Receiver,
+    Team,
+)
 
 from .artefact import Artefact
 from .hosts import COMPOSE, Hosts
@@ -194,7 +200,35 @@ def _global(config: Config) -> dict[str, Any]:
     return out
 
 
-def alertmanager_config(config: Config) -> dict[str, Any]:
+def incident_token_file(config: Config, hosts: Hosts) -> str | None:
+    """The file holding the bearer token of the agent's incident webhook, if it has one."""
+    env = config.dora.incidents.alertmanager.token_env
+    return f"{hosts.secrets_dir}/{env.lower()}" if env else None
+
+
+def _incidents(config: Config, hosts: Hosts) -> tuple[Route, dict[str, Any]] | None:
+    """Route and receiver feeding matching alerts to the agent as DORA incidents.
+
+    First among the routes and `continue: true`, so every matching alert still reaches
+    the escalation: incidents are recorded in addition to paging, never instead of it.
+    """
+    incidents = config.dora.incidents.alertmanager
+    if not incidents.enabled:
+        return None
+    webhook: dict[str, Any] = {
+        "url": f"http://{hosts.agent}/webhooks/alertmanager",
+        "send_resolved": True,
+    }
+    if token_file := incident_token_file(config, hosts):
+        webhook["http_config"] = {"authorization": {"credentials_file": token_file}}
+    route: Route = {"receiver": INCIDENTS_RECEIVER}
+    if incidents.match:
+        route["matchers"] = [f'{k}="{v}"' for k, v in incidents.match.items()]
+    route["continue"] = True
+    return route, {"name": INCIDENTS_RECEIVER, "webhook_configs": [webhook]}
+
+
+def alertmanager_config(config: Config, hosts: Hosts = COMPOSE) -> dict[str, Any]:
     """The alertmanager.yml document."""
     notify = config.notify
     out: dict[str, Any] = {}
@@ -202,10 +236,14 @@ def alertmanager_config(config: Config) -> dict[str, Any]:
         out["global"] = glob
     out["templates"] = [TEMPLATE_GLOB]
     out["route"] = route_tree(notify)
+    incidents = _incidents(config, hosts)
+    if incidents:
+        out["route"]["routes"] = [incidents[0], *out["route"].get("routes", [])]
     if rules := inhibit_rules(notify):
         out["inhibit_rules"] = rules
     out["receivers"] = [
         {"name": NULL_RECEIVER},
+        *([incidents[1]] if incidents else []),
         *(_receiver(name, r) for name, r in notify.receivers.items()),
     ]
     return out
@@ -220,22 +258,31 @@ def route_cases(config: Config) -> list[Case]:
     """(labels, receivers in the order amtool prints them) for every severity and team."""
     notify = config.notify
 
+    incidents = config.dora.incidents.alertmanager
+
+    def with_incidents(labels: dict[str, str], receivers: list[str]) -> Case:
+        fed = incidents.enabled and all(labels.get(k) == v for k, v in incidents.match.items())
+        return labels, [INCIDENTS_RECEIVER, *receivers] if fed else receivers
+
     def expect(chain: dict[Severity, list[str]], severity: Severity) -> list[str]:
         return list(chain.get(severity) or [NULL_RECEIVER])
 
     default = _chain(notify)
-    cases: list[Case] = [({"severity": s}, expect(default, s)) for s in SEVERITIES]
+    cases: list[Case] = [with_incidents({"severity": s}, expect(default, s)) for s in SEVERITIES]
     # No known severity: the catch-all routes to the low escalation.
-    cases.append((dict(NO_SEVERITY), expect(default, "low")))
+    cases.append(with_incidents(dict(NO_SEVERITY), expect(default, "low")))
     for team in notify.teams.values():
         chain = _chain(notify, team)
         service = team.services[0]
-        cases += [({"service": service, "severity": s}, expect(chain, s)) for s in SEVERITIES]
+        cases += [
+            with_incidents({"service": service, "severity": s}, expect(chain, s))
+            for s in SEVERITIES
+        ]
     return cases
 
 
 def render(config: Config, hosts: Hosts = COMPOSE) -> list[Artefact]:
     return [
-        Artefact(CONFIG_PATH, alertmanager_config(config)),
+        Artefact(CONFIG_PATH, alertmanager_config(config, hosts)),
         Artefact(TEMPLATE_PATH, template_text(), kind="text"),
     ]

@@ -14,12 +14,14 @@ class Hosts:
     # How Grafana reaches Prometheus. `prometheus` is the self-scrape target (localhost
     # inside its own container), which another container cannot use.
     prometheus_peer: str = "prometheus:9090"
+    # Where Alertmanager finds the secret files that the agent also reads (NAME_FILE).
+    secrets_dir: str = "/run/secrets"
 
 
 COMPOSE = Hosts()
 
 
-def native(agent_listen: str) -> Hosts:
+def native(agent_listen: str, secrets_dir: str = "/run/secrets") -> Hosts:
     """Loopback addresses used by `opslens up` (DESIGN §3)."""
     return Hosts(
         agent=agent_listen,
@@ -27,4 +29,5 @@ def native(agent_listen: str) -> Hosts:
         alertmanager="127.0.0.1:9093",
         grafana="127.0.0.1:3000",
         prometheus_peer="127.0.0.1:9090",
+        secrets_dir=secrets_dir,
     )

@@ -105,6 +105,10 @@ def secret_files(config: Config) -> list[SecretFile]:
                 add(SecretFile(name, path, "agent", local, dotted, env, k8s_container="agent"))
                 if dotted == "agent.metrics_token_env":
                     add(SecretFile(name, path, "prometheus", local, dotted))
+                # Alertmanager presents the same token to the agent's incident webhook.
+                incidents = config.dora.incidents.alertmanager
+                if dotted == "dora.incidents.alertmanager.token_env" and incidents.enabled:
+                    add(SecretFile(name, path, "alertmanager", local, dotted))
             elif field.endswith("_file") and isinstance(value, str) and section != "deploy":
                 service = FILE_READERS.get(section, "agent")
                 path = posixpath.normpath(posixpath.join(CONFIG_DIRS[service], value))

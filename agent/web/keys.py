@@ -12,3 +12,4 @@ if TYPE_CHECKING:
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")

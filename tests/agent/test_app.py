@@ -13,12 +13,14 @@ from agent.settings import Settings
 from tests.agent.test_runtime import FakeExporter, FlakySource
 
 CONFIG = parse("version: 1\nproject: acme\nagent: {metrics_token_env: TEST_METRICS_TOKEN}\n")
+OPEN = parse("version: 1\nproject: acme\n")
 
 
 async def client_for(
     aiohttp_client, tmp_path: Path, env: dict[str, str], exporter: FakeExporter
 ) -> TestClient:  # type: ignore[no-untyped-def]
-    settings = Settings(config=CONFIG, exporters=(), data_dir=tmp_path, env=env)
+    config = CONFIG if any(k.startswith("TEST_METRICS_TOKEN") for k in env) else OPEN
+    settings = Settings(config=config, exporters=(), data_dir=tmp_path, env=env)
     return await aiohttp_client(create_app(settings, exporters=[exporter]))  # type: ignore[no-any-return]
 
 
@@ -63,3 +65,23 @@ async def test_ready_waits_for_first_poll(aiohttp_client, tmp_path: Path) -> Non
     assert (await client.get("/-/ready")).status == 200
     page = await (await client.get("/")).text()
     assert "<td>slow</td>" in page and "acme" in page
+
+
+async def test_unreadable_token_file_denies_instead_of_failing(
+    aiohttp_client, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    env = {"TEST_METRICS_TOKEN_FILE": str(tmp_path / "missing")}
+    client = await client_for(aiohttp_client, tmp_path, env, FakeExporter([]))
+    assert (await client.get("/metrics")).status == 401
+    assert (await client.get("/metrics", headers={"Authorization": "Bearer "})).status == 401
+    assert (await client.get("/")).status == 401
+
+
+async def test_token_from_file(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "token").write_text("from-file\n")
+    env = {"TEST_METRICS_TOKEN_FILE": str(tmp_path / "token")}
+    client = await client_for(aiohttp_client, tmp_path, env, FakeExporter([]))
+    ok = await client.get("/metrics", headers={"Authorization": "Bearer from-file"})
+    assert ok.status == 200
+    page = await client.get("/", headers={"Authorization": "Bearer from-file"})
+    assert page.status == 200

@@ -39,7 +39,7 @@ def test_taken_port_is_refused(
 def test_demo_config_is_valid(tmp_path: Path, root: Path) -> None:
     config = parse(demo_config_text(tmp_path, root), "demo.yaml")
     assert config.cost.sources[0].path == f"{tmp_path}/demo/focus/*.csv.gz"
-    assert config.notify.receivers["incidents"].webhook is not None
+    assert config.dora.incidents.alertmanager.enabled and not config.notify.receivers
 
 
 def test_grafana_provisioning_points_at_generated_dashboards(tmp_path: Path, root: Path) -> None:

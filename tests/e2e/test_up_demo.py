@@ -93,7 +93,36 @@ def test_demo_stack_runs_and_stops_cleanly(tmp_path: Path, root: Path) -> None:
         wait_for(lambda: query(budget_alert), 60, "the demo budget alert")
         assert not query('ALERTS{alertname="ProbeDown"}')
         status = get_json("http://127.0.0.1:9093/api/v2/status")
-        assert "receiver: incidents" in status["config"]["original"]
+        assert "opslens-incidents" in status["config"]["original"]
+        # Close the loop: a critical alert posted to Alertmanager reaches the agent's
+        # webhook through the generated route and becomes an open DORA incident.
+        alert = [
+            {
+                "labels": {
+                    "alertname": "E2eOutage",
+                    "severity": "critical",
+                    "service": "e2e-checkout",
+                    "environment": "production",
+                },
+                "annotations": {"summary": "e2e"},
+            }
+        ]
+        request = urllib.request.Request(
+            "http://127.0.0.1:9093/api/v2/alerts",
+            data=json.dumps(alert).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=5).read()
+
+        def incident_open() -> bool:
+            with urllib.request.urlopen("http://127.0.0.1:10470/metrics", timeout=5) as r:
+                text = r.read().decode()
+            return (
+                'dora_incidents_open{environment="production",service="e2e-checkout"} 1.0' in text
+            )
+
+        wait_for(incident_open, 60, "the alert to arrive as a DORA incident")
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(60)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from agent.config import Config, load, parse
+from agent.config.notify import INCIDENTS_RECEIVER
 from agent.generate import alertmanager, serialise
 from agent.generate.artefact import HEADER
 
@@ -81,7 +82,34 @@ def test_both_files_are_headed_do_not_edit(small: Config) -> None:
 
 
 def _routes(config: Config) -> list[dict[str, Any]]:
-    return list(alertmanager.alertmanager_config(config)["route"]["routes"])
+    routes = alertmanager.alertmanager_config(config)["route"]["routes"]
+    return [r for r in routes if r.get("receiver") != INCIDENTS_RECEIVER]
+
+
+def test_incidents_route_comes_first_and_continues(reference: Config) -> None:
+    first = alertmanager.alertmanager_config(reference)["route"]["routes"][0]
+    assert first == {
+        "receiver": INCIDENTS_RECEIVER,
+        "matchers": ['severity="critical"'],
+        "continue": True,
+    }
+    receivers = alertmanager.alertmanager_config(reference)["receivers"]
+    webhook = next(r for r in receivers if r["name"] == INCIDENTS_RECEIVER)["webhook_configs"][0]
+    assert webhook == {
+        "url": "http://agent:10470/webhooks/alertmanager",
+        "send_resolved": True,
+        "http_config": {
+            "authorization": {"credentials_file": "/run/secrets/opslens_alertmanager_token"}
+        },
+    }
+    cases = dict((tuple(sorted(k.items())), v) for k, v in alertmanager.route_cases(reference))
+    assert cases[(("severity", "critical"),)] == [INCIDENTS_RECEIVER, "pager", "chat", "sms"]
+    assert cases[(("severity", "high"),)] == ["chat", "mail"]
+
+
+def test_no_incidents_route_when_disabled(small: Config) -> None:
+    doc = alertmanager.alertmanager_config(small)
+    assert INCIDENTS_RECEIVER not in {r["name"] for r in doc["receivers"]}
 
 
 def test_severity_fans_out_through_continuing_siblings(reference: Config) -> None:
@@ -182,12 +210,15 @@ def test_sns_signs_in_the_topic_region() -> None:
 
 def test_route_cases_cover_every_severity_and_team(reference: Config) -> None:
     assert alertmanager.route_cases(reference) == [
-        ({"severity": "critical"}, ["pager", "chat", "sms"]),
+        ({"severity": "critical"}, ["opslens-incidents", "pager", "chat", "sms"]),
         ({"severity": "high"}, ["chat", "mail"]),
         ({"severity": "medium"}, ["chat"]),
         ({"severity": "low"}, ["mail"]),
         ({"alertname": "SeverityMissing"}, ["mail"]),
-        ({"service": "checkout", "severity": "critical"}, ["payments-pager", "chat"]),
+        (
+            {"service": "checkout", "severity": "critical"},
+            ["opslens-incidents", "payments-pager", "chat"],
+        ),
         ({"service": "checkout", "severity": "high"}, ["chat", "mail"]),
         ({"service": "checkout", "severity": "medium"}, ["chat"]),
         ({"service": "checkout", "severity": "low"}, ["mail"]),

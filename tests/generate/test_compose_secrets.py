@@ -80,6 +80,7 @@ def test_every_file_and_env_secret_is_listed(rich: Config) -> None:
         ),
         ("agent", "/run/secrets/events_token", "events_token", "EVENTS_TOKEN_FILE"),
         ("agent", "/run/secrets/am_token", "am_token", "AM_TOKEN_FILE"),
+        ("alertmanager", "/run/secrets/am_token", "am_token", None),
         ("alertmanager", "/run/secrets/pagerduty", "pagerduty", None),
         ("alertmanager", "/etc/slack/key", "key", None),
         # Same basename, different file: a distinct name.

@@ -23,7 +23,7 @@ from agent.config import Config
 from agent.config.models import Slo
 from agent.config.types import Duration, Severity
 
-from ..naming import rule_group, slo_alert
+from ..naming import rule_group, runbook_url, slo_alert
 from ..naming import window as window_name
 from .common import Case, Check, Group, Pack, Rule, alert, counter, fired, num, record, selector
 
@@ -194,6 +194,10 @@ def slo_rules(config: Config, slo: Slo) -> tuple[Group, dict[str, Rule]]:
             f"spending its error budget too fast: {spend}."
             + (f" {slo.description}" if slo.description else ""),
             labels={"service": slo.service},
+            # One runbook section serves every SLO's alert of this speed.
+            runbook=runbook_url(
+                config.alerts.runbook_base_url, f"SloErrorBudgetBurn{policy.speed}"
+            ),
         )
     group = {
         "name": rule_group("slo", slo.service, slo.name),
