@@ -43,19 +43,28 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _first_line(path: str) -> bytes:
+    if path.endswith(".gz"):
+        with gzip.open(path) as gz:
+            return gz.readline(1 << 20)
+    with open(path, "rb") as fh:
+        return fh.readline(1 << 20)
+
+
 def _header(path: str) -> list[str] | None:
     """The CSV header's column names, or None to let DuckDB sniff (unknown compression)."""
-    if path.endswith((".csv.gz", ".gz")):
-        opener = gzip.open
-    elif path.endswith(".csv"):
-        opener = open
-    else:
+    if not path.endswith((".csv", ".gz")):
         return None
     try:
-        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
-            names = next(csv.reader(fh), None)
-    except (OSError, EOFError, csv.Error):
+        line = _first_line(path)
+    except (OSError, EOFError):
         return None  # DuckDB's own read then reports what is wrong with the file
+    if not line.endswith(b"\n") or line.count(b'"') % 2:
+        return None  # no newline within 1 MB, or a quoted name spanning lines: let DuckDB
+    try:
+        names = next(csv.reader([line.decode("utf-8-sig", "replace").rstrip("\r\n")]))
+    except (csv.Error, StopIteration):
+        return None
     if not names:
         return None
     # Our names, not the sniffer's: blank ones get a position, repeated ones a suffix.

@@ -75,7 +75,11 @@ async def backfill(
                 kind = GitHubPoller if isinstance(source, GithubSource) else GitLabPoller
                 poller = kind(source, dora, ctx, store.submit, (clients or {}).get(source.name))
             elif isinstance(source, GitSource):
-                poller = GitTagPoller(source, dora, store.submit)
+                poller = GitTagPoller(
+                    source.model_copy(update={"path": str(ctx.resolve(source.path))}),
+                    dora,
+                    store.submit,
+                )
             else:
                 continue
             try:

@@ -29,13 +29,8 @@ def store_path(ctx: Context) -> str:
 
 
 def counted_environments(config: Config) -> frozenset[str]:
-    envs = set(config.dora.environments)
-    for source in config.dora.sources:
-        if isinstance(source, GithubSource | GitlabSource) and source.environments:
-            envs.update(source.environments)
-        elif isinstance(source, GitSource):
-            envs.add(source.environment)
-    return frozenset(envs)
+    """Only `dora.environments` count (DESIGN §6); source environments just filter."""
+    return frozenset(config.dora.environments)
 
 
 class StoreSource:
@@ -85,7 +80,13 @@ class DoraExporter:
             elif isinstance(source, GitlabSource) and source.token_env:
                 self._sources.append(GitLabPoller(source, dora, ctx, self.store.submit))
             elif isinstance(source, GitSource):
-                self._sources.append(GitTagPoller(source, dora, self.store.submit))
+                self._sources.append(
+                    GitTagPoller(
+                        source.model_copy(update={"path": str(ctx.resolve(source.path))}),
+                        dora,
+                        self.store.submit,
+                    )
+                )
 
     @property
     def sources(self) -> Sequence[Source]:

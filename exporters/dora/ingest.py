@@ -114,6 +114,9 @@ class Ingestor:
         """POST /api/v1/events: generic deployment/incident events."""
         if self.events_source is None:
             return error(404, "no events source is configured under dora.sources")
+        token_env = self.events_source.token_env
+        if token_env and self.events_token is None:  # fail closed, never open
+            return error(401, f"{token_env} is not set on the agent")
         if not bearer_ok(headers, self.events_token):
             return error(401, "missing or wrong bearer token")
         return await self._guarded(lambda: parse_events(decode_json(body), self.environments))

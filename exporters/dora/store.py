@@ -278,13 +278,14 @@ RETURNING id
 # A deployment that arrives after an incident can still be the one that caused it: the
 # incident names it, or (successful deployments only) it is the latest one in the window.
 RELINK = """
-UPDATE incidents SET deployment_id = ?1
-WHERE (deployment_key = ?2 AND deployment_id IS NOT ?1)
-   OR (?3 AND deployment_key IS NULL
-       AND service = ?4 AND environment = ?5
-       AND started_at >= ?6 AND started_at <= ?6 + ?7
+UPDATE incidents SET deployment_id = :id
+WHERE (deployment_key = :key AND deployment_id IS NOT :id)
+   OR (:success AND deployment_key IS NULL
+       AND service = :service AND environment = :environment
+       AND started_at >= :finished AND started_at <= :finished + :window
        AND (deployment_id IS NULL
-            OR (SELECT finished_at FROM deployments WHERE id = incidents.deployment_id) < ?6))
+            OR (SELECT finished_at FROM deployments WHERE id = incidents.deployment_id)
+               < :finished))
 """
 
 
@@ -507,15 +508,15 @@ class EventStore:
             self._ship(conn, deployment_id, d, d.finished_at)
         conn.execute(
             RELINK,
-            (
-                deployment_id,
-                d.key,
-                d.status == "success",
-                d.service,
-                d.environment,
-                d.finished_at,
-                self.failure_window,
-            ),
+            {
+                "id": deployment_id,
+                "key": d.key,
+                "success": d.status == "success",
+                "service": d.service,
+                "environment": d.environment,
+                "finished": d.finished_at,
+                "window": self.failure_window,
+            },
         )
         return 1
 
@@ -524,14 +525,13 @@ class EventStore:
             shipped = [(c.sha, c.committed_at, c.rework) for c in d.commits]
         else:
             shipped = self._walk(conn, d, at)
-        rows = [
-            (d.service, d.environment, sha, deployment_id, at, max(0.0, at - committed))
-            for sha, committed, _ in shipped
-        ]
-        if len(rows) == 1:
-            conn.execute(UPSERT_LEAD_TIME, rows[0])  # the usual case; executemany costs more
-        else:
-            conn.executemany(UPSERT_LEAD_TIME, rows)
+        conn.executemany(
+            UPSERT_LEAD_TIME,
+            [
+                (d.service, d.environment, sha, deployment_id, at, max(0.0, at - committed))
+                for sha, committed, _ in shipped
+            ],
+        )
         if not d.rework and any(rework for _, _, rework in shipped):
             conn.execute("UPDATE deployments SET rework = 1 WHERE id = ?", (deployment_id,))
 

@@ -125,13 +125,18 @@ AgentFactory = Callable[..., Awaitable[Agent]]
 
 @pytest.fixture
 def agent(aiohttp_client: Any, tmp_path: Path) -> AgentFactory:
-    async def start(text: str = CONFIG, data_dir: Path | None = None, clock: float = NOW) -> Agent:
+    async def start(
+        text: str = CONFIG,
+        data_dir: Path | None = None,
+        clock: float = NOW,
+        env: dict[str, str] | None = None,
+    ) -> Agent:
         settings = Settings(
             config=config(text),
             exporters=("dora",),
             data_dir=data_dir or tmp_path,
             clock=lambda: clock,
-            env=ENV,
+            env=ENV if env is None else env,
         )
         app = create_app(settings)
         client = await aiohttp_client(app)

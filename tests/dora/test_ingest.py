@@ -139,6 +139,16 @@ async def test_bad_signature_and_tokens_get_401(agent: AgentFactory) -> None:
     assert (await a.post("/webhooks/alertmanager", {"alerts": []})).status == 401
 
 
+async def test_unset_tokens_fail_closed(agent: AgentFactory) -> None:
+    a = await agent(env={})  # token_env configured, but nothing in the environment
+    for token in ("", "nope", EVENTS_TOKEN):
+        headers = {"Authorization": f"Bearer {token}"}
+        response = await a.post("/api/v1/events", GOOD, headers)
+        assert response.status == 401
+        assert "EV_TOKEN is not set" in (await response.json())["error"]
+        assert (await a.post("/webhooks/alertmanager", {"alerts": []}, headers)).status == 401
+
+
 async def test_body_over_the_limit_gets_413(agent: AgentFactory) -> None:
     a = await agent()
     big = b'{"pad": "' + b"x" * (5 * 1024 * 1024 + 10) + b'"}'

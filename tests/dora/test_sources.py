@@ -113,3 +113,15 @@ async def test_collectors_expose_exactly_the_catalogue(tmp_path: Path) -> None:
     names = {m.name for c in exporter.collectors() for m in c.collect()}
     # prometheus_client strips _total from counter family names.
     assert {n if n in catalogue.DORA else f"{n}_total" for n in names} == set(catalogue.DORA)
+
+
+def test_only_dora_environments_count() -> None:
+    from agent.config import parse
+    from exporters.dora.exporter import counted_environments
+
+    config = parse(
+        "version: 1\nproject: p\ndora:\n  environments: [production]\n  sources:\n"
+        "    - {type: github, name: gh, repo: a/b, service: s, environments: [staging]}\n"
+        "    - {type: git, name: g, path: ., service: s, environment: qa}\n"
+    )
+    assert counted_environments(config) == frozenset({"production"})
