@@ -63,7 +63,7 @@ class AwsCostExplorerSource(Strict):
 class FocusSource(Strict):
     type: Literal["focus"]
     name: Name
-    # A glob (`**` allowed); relative paths resolve against the agent's working directory.
+    # A glob (`**` allowed); relative paths resolve against the config file's folder.
     path: str = Field(min_length=1)
 
     @field_validator("path")

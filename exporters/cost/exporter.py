@@ -122,7 +122,7 @@ def _focus(config: FocusSource, wiring: CostWiring) -> Source:
     wiring.exporter.on_stop(reader.close)
     return FocusPoller(
         config.name,
-        config.path,
+        str(wiring.ctx.resolve(config.path)),
         interval=wiring.config.poll_interval.total_seconds(),
         tag_keys=list(wiring.tag_labels.values()),
         reader=reader,

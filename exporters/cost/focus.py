@@ -180,10 +180,10 @@ def focus_query(
     ]
     inner_cols = ",\n    ".join(f"{expr} AS {alias}" for alias, expr in raw.items())
     # Exact decimal sums: money reconciles to the cent and is identical run to run
-    # (parallel float sums are not); one rounding to double at the very end. DECIMAL(18, 10)
-    # parses into int64 (|cost| < 1e8 a row, 1e-10 resolution); SUM widens to DECIMAL(38, 10).
+    # (parallel float sums are not); one rounding to double at the very end. DECIMAL(18, 8)
+    # parses into int64 (|cost| < 1e10 a row; 1e-8 steps, 0.005 cents over 1M rows).
     inner_sums = ",\n    ".join(
-        f"SUM(TRY_CAST({_ident(c)} AS DECIMAL(18, 10))) AS {t}" for c, t in costs
+        f"SUM(TRY_CAST({_ident(c)} AS DECIMAL(18, 8))) AS {t}" for c, t in costs
     )
     outer_labels = ",\n  ".join(f"{expr} AS l{i}" for i, expr in enumerate(labels))
     outer_sums = ",\n  ".join(f"CAST(SUM({t}) AS DOUBLE) AS {t}" for _, t in costs)
@@ -283,7 +283,7 @@ FileId = tuple[str, int, int]
 class FocusPoller:
     """The `focus` source: glob the files, re-read only changed ones, merge their ledgers.
 
-    A relative `path` glob is resolved against the agent's working directory. A file that
+    A relative `path` glob arrives resolved against the config file's folder. A file that
     cannot be read is logged, skipped and reported as a failed poll (reason
     `corrupt_file`), while the other files' data is still published.
     """
