@@ -368,6 +368,24 @@ def _cases(config: Config, slo: Slo, alerts: Mapping[str, Rule]) -> list[Case]:
             [Check(r["alert"], at) for r in alerts.values()],
         ),
     ]
+    page_f = [float(f) for _, f in conditions(slo, PAGE)]
+    ticket_f = [float(f) for _, f in conditions(slo, TICKET)]
+    if page_f and ticket_f and {"fast", "slow"} <= set(alerts):
+        # Between the two policies: proves the ticket thresholds, not just the page's.
+        ticket_only = min(1.5 * min(ticket_f), (min(ticket_f) + min(page_f)) / 2) * budget
+        slow = _series(slo, per_minute, ticket_only, steps)
+        if slow is not None and ticket_only < min(page_f) * budget:
+            cases.append(
+                Case(
+                    f"{title}: error ratio {num(round(ticket_only / budget, 4))}× the budget "
+                    "opens a ticket and does not page",
+                    slow,
+                    [
+                        Check(alerts["slow"]["alert"], at, [fired(alerts["slow"], ids)]),
+                        Check(alerts["fast"]["alert"], at),
+                    ],
+                )
+            )
     if guard > 0 and "fast" in alerts:
         low = _series(slo, guard * 30, 1.0, steps)
         assert low is not None
