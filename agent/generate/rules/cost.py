@@ -125,15 +125,20 @@ def build(config: Config) -> Pack | None:
         else []
     )
     score = {**AGENT, "provider": "aws", "account": "123456789012", "service": "AmazonEC2"}
+    alerted = {**{k: v for k, v in score.items() if k != "service"}, "cloud_service": "AmazonEC2"}
     if cost.anomaly.enabled:
         anomaly = alert(
             config,
             "CloudCostAnomaly",
-            f"cloudcost_anomaly_score > {num(cost.anomaly.threshold)}",
+            # The score's `service` is a cloud service ("Amazon EC2"); routing and inhibition
+            # read `service` as the owning application, so the alert carries `cloud_service`.
+            "label_replace(label_replace(cloudcost_anomaly_score > "
+            f'{num(cost.anomaly.threshold)}, "cloud_service", "$1", "service", "(.*)"),'
+            ' "service", "", "", "")',
             "30m",
             cost.anomaly.severity,
-            "Unusual spend on {{ $labels.provider }} {{ $labels.service }}",
-            "Yesterday's cost of {{ $labels.service }} in account {{ $labels.account }} "
+            "Unusual spend on {{ $labels.provider }} {{ $labels.cloud_service }}",
+            "Yesterday's cost of {{ $labels.cloud_service }} in account {{ $labels.account }} "
             f"({{{{ $labels.provider }}}}) is more than {num(cost.anomaly.threshold)} robust "
             f"deviations above its trailing {cost.anomaly.window_days}-day median.",
         )
@@ -147,7 +152,7 @@ def build(config: Config) -> Pack | None:
                         gauge(cost.anomaly.threshold * 2, 60),
                     )
                 ],
-                [Check("CloudCostAnomaly", "40m", [fired(anomaly, score)])],
+                [Check("CloudCostAnomaly", "40m", [fired(anomaly, alerted)])],
             )
         )
         healthy.append(
