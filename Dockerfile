@@ -18,6 +18,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     OPSLENS_HEALTH_URL=http://127.0.0.1:10470/-/healthy
 # A fixed uid so compose (user: 10001) and Kubernetes (runAsUser) match file ownership.
+# git: the `git` DORA source reads deploy tags from a repository mounted into the container.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 opslens \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin opslens \
     && mkdir -p /etc/opslens /var/lib/opslens \
@@ -26,6 +30,8 @@ COPY --from=build /opt/venv /opt/venv
 # A fresh named volume copies this folder's ownership, so the agent can write its SQLite store.
 VOLUME ["/var/lib/opslens"]
 USER 10001:10001
+# Relative source paths in opslens.yaml resolve against its folder (/etc/opslens).
+WORKDIR /etc/opslens
 EXPOSE 10470
 # No curl in a slim image: the interpreter is the HTTP client. Any error (refused, non-2xx,
 # timeout) raises and exits non-zero.
