@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -195,12 +196,28 @@ def test_unchanged_files_are_not_reread_and_generation_holds(tmp_path: Path) -> 
     assert exporter.generation() == first + 1  # a new day moves the reference day
 
 
-def test_relative_path_resolves_against_working_directory(
+def test_relative_path_resolves_against_the_config_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "billing").mkdir()
-    shutil.copy(FIXTURES / "focus_small.csv", tmp_path / "billing" / "x.csv")
-    monkeypatch.chdir(tmp_path)
-    exporter = exporter_for("billing/*.csv", tmp_path, FakeClock(at(date(2024, 9, 4))))
+    config_dir = tmp_path / "conf"
+    (config_dir / "billing").mkdir(parents=True)
+    shutil.copy(FIXTURES / "focus_small.csv", config_dir / "billing" / "x.csv")
+    monkeypatch.chdir(tmp_path)  # the working directory has no billing/ folder
+    cfg = config("  sources: [{type: focus, name: files, path: 'billing/*.csv'}]\n")
+    ctx = Context(data_dir=tmp_path / "data", clock=FakeClock(at(date(2024, 9, 4))))
+    exporter = build(cfg, replace(ctx, config_dir=config_dir))
     poll(exporter)
     assert exporter.snapshot.sources["files"].summary.day == date(2024, 9, 3)
+
+
+def test_large_line_items_are_summed_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "ChargePeriodStart,BilledCost,ServiceName,ProviderName,BillingCurrency\n"
+        "2024-09-02T00:00:00Z,5000000000.12,Big,AWS,USD\n"
+        "2024-09-02T00:00:00Z,0.01,Big,AWS,USD\n"
+    )
+    exporter = exporter_for(str(path), tmp_path, FakeClock(at(date(2024, 9, 3))))
+    poll(exporter)
+    samples = scrape(Exposition(exporter.collectors(), exporter.generation).render(False))
+    assert value(samples, "cloudcost_daily", service="Big", cost_type="billed") == 5000000000.13
