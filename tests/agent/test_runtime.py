@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Iterator, Sequence
 
@@ -140,6 +141,13 @@ async def test_runtime_start_stop_lifecycle() -> None:
     runtime = Runtime([exporter])
     await runtime.start()
     assert exporter.started
+    for _ in range(10):  # the poll task runs as soon as the loop gets control
+        await asyncio.sleep(0)
+    assert exporter.sources[0].polls == 1
+    assert runtime.ready
     await runtime.stop()
     assert exporter.stopped
-    assert exporter.sources[0].polls >= 0
+    # Stopped loops poll no more: the interval sleep was cancelled, not left pending.
+    await asyncio.sleep(0.01)
+    assert exporter.sources[0].polls == 1
+    assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("poll:"))
