@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import html
 import logging
 import time
@@ -12,10 +11,11 @@ from collections.abc import AsyncIterator, Sequence
 from aiohttp import web
 
 from agent import __version__
-from agent.exporters_table import WEB_ROUTES, build_exporter, resolve
+from agent.exporters_table import build_exporter, web_setup
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.web.keys import METRICS_TOKEN, RUNTIME, SETTINGS
+from exporters.auth import bearer_ok
 from exporters.base import Exporter
 
 log = logging.getLogger("opslens.agent")
@@ -29,19 +29,18 @@ def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) 
     config = settings.config
     app = web.Application(client_max_size=config.agent.max_body_bytes)
     if exporters is None:
-        ctx = settings.context()
-        exporters = [build_exporter(name, config, ctx) for name in settings.exporters]
+        exporters = [build_exporter(name, config, settings.context) for name in settings.exporters]
     app[SETTINGS] = settings
     app[METRICS_TOKEN] = _metrics_token(settings)
-    app[RUNTIME] = Runtime(exporters, clock=settings.clock)
+    app[RUNTIME] = Runtime(exporters, clock=settings.context.clock)
     app.cleanup_ctx.append(_runtime_ctx)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
     app.router.add_get("/", status_page)
     for exporter in exporters:
-        if exporter.name in WEB_ROUTES:
-            resolve(WEB_ROUTES[exporter.name])(app, exporter)
+        if setup := web_setup(exporter.name):
+            setup(app, exporter)
     return app
 
 
@@ -57,7 +56,7 @@ def _metrics_token(settings: Settings) -> str | None:
     env_name = settings.config.agent.metrics_token_env
     if env_name is None:
         return None
-    token = settings.context().secret(env_name)
+    token = settings.context.secret(env_name)
     if not token:
         log.error("%s is set in the config but not in the environment: denying /metrics", env_name)
         return ""
@@ -65,12 +64,7 @@ def _metrics_token(settings: Settings) -> str | None:
 
 
 def _authorized(request: web.Request, token: str | None) -> bool:
-    if token is None:
-        return True
-    if not token:
-        return False
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return hmac.compare_digest(given.encode(), token.encode())
+    return bearer_ok(request.headers.get("Authorization", ""), token)
 
 
 async def metrics(request: web.Request) -> web.Response:

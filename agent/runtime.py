@@ -21,7 +21,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from agent import __version__
-from exporters.base import Clock, Exporter, Source, SourceError
+from exporters.base import Clock, Exporter, Poller, SourceError
 
 log = logging.getLogger("opslens.runtime")
 
@@ -60,7 +60,7 @@ class PollLoop:
 
     def __init__(
         self,
-        source: Source,
+        source: Poller,
         clock: Clock = time.time,
         sleep: Callable[[float], object] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
@@ -207,7 +207,7 @@ class Runtime:
 
     def __init__(self, exporters: Sequence[Exporter], clock: Clock = time.time):
         self.exporters = list(exporters)
-        self.loops = [PollLoop(s, clock=clock) for e in self.exporters for s in e.sources]
+        self.loops = [PollLoop(s, clock=clock) for e in self.exporters for s in e.pollers]
         self._tasks: list[asyncio.Task[None]] = []
         self.endpoint = MetricsEndpoint(
             [

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from agent import catalogue
 from agent.config import SEVERITIES, Config
+from exporters import catalogue
 
 REQUIRED_TOOLS = ("promtool", "amtool")
 

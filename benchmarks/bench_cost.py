@@ -152,6 +152,7 @@ async def bench_scrape(workdir: Path, series: int) -> list[tuple[str, str]]:
     from agent.config import parse
     from agent.settings import Settings
     from agent.web.keys import RUNTIME
+    from exporters.base import Context
     from tests.support.procs import free_port
 
     path = workdir / "focus-series.csv"
@@ -163,7 +164,11 @@ async def bench_scrape(workdir: Path, series: int) -> list[tuple[str, str]]:
         f"  sources: [{{type: focus, name: bench, path: '{path}'}}]\n"
     )
     now = datetime(2024, 9, 2, 12, tzinfo=UTC).timestamp()
-    settings = Settings(config, exporters=("cost",), data_dir=workdir / "data", clock=lambda: now)
+    settings = Settings(
+        config=config,
+        exporters=("cost",),
+        context=Context(data_dir=workdir / "data", clock=lambda: now),
+    )
     app = create_app(settings)
     runner = web.AppRunner(app)
     await runner.setup()

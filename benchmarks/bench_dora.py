@@ -32,7 +32,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.config.dora import Levels  # noqa: E402
+from exporters.dora.config import Levels  # noqa: E402
 from exporters.dora.snapshot import compute  # noqa: E402
 from exporters.dora.store import connect, migrate  # noqa: E402
 

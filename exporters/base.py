@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client.registry import Collector
 
@@ -32,8 +32,8 @@ class SourceError(Exception):
 
 
 @runtime_checkable
-class Source(Protocol):
-    """Something polled in the background; `poll` refreshes its snapshot or raises."""
+class Poller(Protocol):
+    """One configured source, polled in the background; `poll` publishes new data or raises."""
 
     exporter: str
     name: str
@@ -46,7 +46,7 @@ class Source(Protocol):
 
 @runtime_checkable
 class Exporter(Protocol):
-    """One exporter: its sources, its collectors, and a generation counter.
+    """One exporter: its pollers, its collectors, and a generation counter.
 
     `generation()` must change whenever `collect()` output may have changed, so the agent
     renders the exposition once per change instead of once per scrape.
@@ -55,7 +55,7 @@ class Exporter(Protocol):
     name: str
 
     @property
-    def sources(self) -> Sequence[Source]: ...
+    def pollers(self) -> Sequence[Poller]: ...
 
     def collectors(self) -> Iterable[Collector]: ...
 
@@ -73,7 +73,6 @@ class Context:
     data_dir: Path
     clock: Clock = time.time
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    demo: bool = False
     # Relative paths in the config (FOCUS globs, git repositories) resolve against this:
     # the config file's folder, as `agent.data_dir` does.
     config_dir: Path = Path(".")
@@ -95,3 +94,41 @@ class Context:
                 # Callers treat a missing secret as "deny" (webhooks) or "source down".
                 log.warning("cannot read %s_FILE (%s): %s", env_name, path, exc.strerror)
         return None
+
+
+class NotPolled(Exception):
+    """Raised by a source factory when a configured source has nothing to poll (say why)."""
+
+
+W = TypeVar("W", contravariant=True)
+
+
+class SourceFactory(Protocol[W]):
+    """Build the poller of one configured source from its spec and the exporter's wiring."""
+
+    def __call__(self, spec: Any, wiring: W, /) -> Poller: ...
+
+
+def build_sources(
+    exporter: str,
+    specs: Iterable[tuple[str, Any]],
+    table: Mapping[str, SourceFactory[W]],
+    wiring: W,
+) -> tuple[list[Poller], dict[str, str]]:
+    """Build every `(type, spec)` through the type → factory table.
+
+    Returns the pollers and, by source name, why a configured source is not polled
+    (a webhook-only forge source, say): logged here, shown by `opslens backfill`, never
+    dropped without a word. An unknown type is a programming error, not a config one:
+    the config model only admits the table's keys.
+    """
+    pollers: list[Poller] = []
+    skipped: dict[str, str] = {}
+    for kind, spec in specs:
+        try:
+            pollers.append(table[kind](spec, wiring))
+        except NotPolled as why:
+            name = getattr(spec, "name", kind)
+            skipped[name] = str(why)
+            log.info("%s source %s (%s) is not polled: %s", exporter, name, kind, why)
+    return pollers, skipped

@@ -26,6 +26,8 @@ fi
 cleanup() { if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi; }
 trap cleanup EXIT
 
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+# Wait for another apt run (unattended upgrades, a parallel job) instead of failing.
+APT_WAIT="-o DPkg::Lock::Timeout=600"
+$SUDO apt-get $APT_WAIT update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get $APT_WAIT install -y -qq --no-install-recommends \
     prometheus prometheus-alertmanager >/dev/null

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.config import Duration
 from agent.exporters_table import resolve
-from agent.settings import Settings
+from exporters.base import Context
 
 from .common import EXIT_INVALID, add_config_arg, load_or_report
 
@@ -24,12 +24,10 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return EXIT_INVALID
-    data_dir = args.data_dir or (args.config.resolve().parent / config.agent.data_dir)
-    settings = Settings(
-        config=config,
-        exporters=("dora",),
-        data_dir=data_dir,
-        config_dir=args.config.resolve().parent,
+    config_dir = args.config.resolve().parent
+    ctx = Context(
+        data_dir=args.data_dir or config_dir / config.agent.data_dir, config_dir=config_dir
     )
+    # Imported on use: the store and pollers pull in aiohttp and SQLite setup.
     backfill = resolve("exporters.dora.backfill:run")
-    return int(backfill(config, settings.context(), args.since))
+    return int(backfill(config.dora, ctx, args.since.seconds_f))

@@ -13,7 +13,9 @@ from aiohttp import web
 
 from agent.app import create_app
 from agent.config import Config
-from agent.settings import EXPORTER_NAMES, Settings
+from agent.exporters_table import EXPORTER_NAMES
+from agent.settings import Settings
+from exporters.base import Context
 
 from .common import EXIT_INVALID, add_config_arg, load_or_report
 
@@ -26,25 +28,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_config_arg(p)
     p.add_argument("--listen", help="HOST:PORT (default: agent.listen from the config)")
     p.add_argument("--data-dir", type=Path, help="state folder (default: agent.data_dir)")
-    p.add_argument("--demo", action="store_true", help=argparse.SUPPRESS)
 
 
 def settings_for(args: argparse.Namespace, config: Config) -> Settings:
     chosen = EXPORTER_NAMES if args.exporter == "all" else (args.exporter,)
     data_dir = args.data_dir or (args.config.resolve().parent / config.agent.data_dir)
-    return Settings(
-        config=config,
-        exporters=chosen,
-        data_dir=data_dir,
-        demo=args.demo,
-        config_dir=args.config.resolve().parent,
-    )
+    ctx = Context(data_dir=data_dir, config_dir=args.config.resolve().parent)
+    return Settings(config=config, context=ctx, exporters=chosen)
 
 
 async def serve(settings: Settings, listen: str) -> None:
     """Serve until SIGTERM or SIGINT, then shut down cleanly."""
     host, _, port = listen.rpartition(":")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.context.data_dir.mkdir(parents=True, exist_ok=True)
     runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host.strip("[]"), int(port))

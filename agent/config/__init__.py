@@ -1,8 +1,9 @@
 """Config: the strict model of `opslens.yaml` and its loader."""
 
+from exporters.config import SEVERITIES, Duration, Severity
+
 from .loader import ConfigError, Problem, load, parse
 from .models import DASHBOARDS, Config
-from .types import SEVERITIES, Duration, Severity
 
 __all__ = [
     "DASHBOARDS",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from exporters.config import SEVERITIES
+from exporters.cost.model import BASE_LABELS as COST_LABELS
+
 from .models import Config
-from .types import SEVERITIES
 
 Path = tuple[str | int, ...]
 Issue = tuple[Path, str]
-
-COST_LABELS = ("provider", "account", "service", "region", "currency", "cost_type")
 
 
 def _duplicates(items: Iterable[tuple[Path, str]], what: str) -> Iterator[Issue]:

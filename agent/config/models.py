@@ -1,4 +1,4 @@
-"""The root of `opslens.yaml` (DESIGN §4): one immutable, strict, versioned model."""
+"""The root of `opslens.yaml` (docs/config.md): one immutable, strict, versioned model."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .app import AppConfig
-from .base import Strict
-from .cost import CostConfig
-from .dora import DoraConfig
+from exporters.app.config import AppConfig
+from exporters.config import Duration, EnvName, LabelName, Name, Severity, Strict
+from exporters.cost.config import CostConfig
+from exporters.dora.config import DoraConfig
+
 from .notify import NotifyConfig
-from .types import Duration, EnvName, LabelName, Name, Severity
 
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
 Dashboard = Literal["executive", "cost", "dora", "application", "infrastructure", "alerts"]

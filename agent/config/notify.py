@@ -6,11 +6,10 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Strict
-from .types import SEVERITIES, Duration, LabelName, Name, Severity
+from exporters.config import SEVERITIES, Duration, LabelName, Name, Severity, Strict
 
 # Secrets are always *_file paths that Alertmanager reads itself: the generated
-# alertmanager.yml must never hold a secret (DESIGN §4). OpsLens generates for
+# alertmanager.yml must never hold a secret (docs/config.md). OpsLens generates for
 # Alertmanager 0.25, so only fields that release accepts are modelled.
 
 ALERTMANAGER_VERSION = "0.25"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from agent.config.types import Duration
+from agent.config import Duration
 
 DATASOURCE_UID = "opslens-prometheus"
 AGENT_JOB = "opslens"

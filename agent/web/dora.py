@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from exporters.dora import DoraExporter
+from agent.web.keys import SETTINGS
+from exporters.dora.exporter import DoraExporter
 from exporters.dora.ingest import Reply
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -27,9 +28,9 @@ def _route(ingest: Callable[..., Awaitable[Reply]], limit: int) -> Handler:
 
 
 def setup(app: web.Application, exporter: DoraExporter) -> None:
-    """Add the webhook and event routes of DESIGN §5."""
+    """Add the webhook and event routes (docs/http-api.md)."""
     ingest = exporter.ingestor
-    limit = exporter.config.agent.max_body_bytes
+    limit = app[SETTINGS].config.agent.max_body_bytes
     app.router.add_post("/webhooks/github", _route(ingest.github, limit))
     app.router.add_post("/webhooks/gitlab", _route(ingest.gitlab, limit))
     app.router.add_post("/webhooks/alertmanager", _route(ingest.alertmanager, limit))

@@ -1,7 +1,7 @@
 """Application metrics: instrumentation for users' services, and the agent's app exporter.
 
 `from exporters.app import instrument_aiohttp, PrometheusASGIMiddleware` is all a service
-needs (DESIGN §3). Names resolve on first use, so importing the package does not pull in
+needs. Names resolve on first use, so importing the package does not pull in
 aiohttp, psutil or the agent.
 """
 
@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .aiohttp_middleware import instrument_aiohttp as instrument_aiohttp
     from .asgi import PrometheusASGIMiddleware as PrometheusASGIMiddleware
-    from .exporter import AppExporter as AppExporter
-    from .exporter import build as build
     from .helpers import AiUsageMetrics as AiUsageMetrics
     from .helpers import CacheMetrics as CacheMetrics
     from .helpers import CircuitBreakerMetrics as CircuitBreakerMetrics
@@ -33,8 +31,6 @@ _LAZY = {
     "CircuitBreakerMetrics": "helpers",
     "AiUsageMetrics": "helpers",
     "ModelPrice": "helpers",
-    "AppExporter": "exporter",
-    "build": "exporter",
 }
 
 __all__ = sorted(_LAZY)

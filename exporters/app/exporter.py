@@ -3,39 +3,88 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client.registry import Collector
 
-from exporters.base import Context, Source
+from exporters.base import Context, Poller, SourceFactory, build_sources
 
-from .host import HostCollector, HostSource
-from .probes import ProbeCollector, Prober, ProbeSource, ProbeSpec
-from .processes import ProcessCollector, ProcessSource
+from .config import AppConfig, Probe
+from .host import HostCollector, HostPoller
+from .probes import ProbeCollector, ProbePoller, Prober, ProbeSpec
+from .processes import ProcessCollector, ProcessPoller
 
-if TYPE_CHECKING:
-    from agent.config import Config
+
+@dataclass(frozen=True)
+class AppWiring:
+    """What poller factories need: the section, the change callback, shared clients."""
+
+    config: AppConfig
+    changed: Any
+    prober: Prober
+    ps: Any = None
+
+
+def probe_spec(p: Probe) -> ProbeSpec:
+    return ProbeSpec(
+        name=p.name,
+        url=p.url,
+        interval=p.interval.total_seconds(),
+        timeout=p.timeout.total_seconds(),
+        expect_status=tuple(p.expect_status),
+        service=p.service or "",
+        follow_redirects=p.follow_redirects,
+        ca_file=p.ca_file,
+    )
+
+
+def _host(spec: AppConfig, w: AppWiring) -> HostPoller:
+    return HostPoller(spec.host_interval.total_seconds(), w.changed, w.ps)
+
+
+def _processes(spec: AppConfig, w: AppWiring) -> ProcessPoller:
+    groups = [(p.group, p.match) for p in spec.processes]
+    return ProcessPoller(groups, spec.host_interval.total_seconds(), w.changed, w.ps)
+
+
+def _probe(spec: Probe, w: AppWiring) -> ProbePoller:
+    return ProbePoller(probe_spec(spec), w.prober, w.changed)
+
+
+# Source kind → poller factory. The `app:` section has no `type` keys: `host: true`,
+# a non-empty `processes` list and each `probes` entry are its sources.
+SOURCES: dict[str, SourceFactory[AppWiring]] = {
+    "host": _host,
+    "processes": _processes,
+    "probe": _probe,
+}
+
+
+def configured_sources(config: AppConfig) -> list[tuple[str, Any]]:
+    """The `(kind, spec)` pairs of the `app:` section, in exposition order."""
+    kinds: list[tuple[str, Any]] = []
+    if config.host:
+        kinds.append(("host", config))
+    if config.processes:
+        kinds.append(("processes", config))
+    return kinds + [("probe", p) for p in config.probes]
 
 
 class AppExporter:
-    """Host, process-group and probe sources with one collector each kind."""
+    """Host, process-group and probe pollers with one collector each kind."""
 
     name = "app"
 
-    def __init__(
-        self,
-        host: bool = True,
-        host_interval: float = 15.0,
-        groups: Sequence[tuple[str, str]] = (),
-        probes: Sequence[ProbeSpec] = (),
-        ps: Any = None,
-        prober: Prober | None = None,
-    ):
+    def __init__(self, config: AppConfig, ps: Any = None, prober: Prober | None = None):
         self._generation = 0
         self.prober = prober or Prober()
-        self.host = HostSource(host_interval, self._changed, ps) if host else None
-        self.processes = ProcessSource(groups, host_interval, self._changed, ps) if groups else None
-        self.probes = [ProbeSource(spec, self.prober, self._changed) for spec in probes]
+        wiring = AppWiring(config, self._changed, self.prober, ps)
+        pollers, _ = build_sources("app", configured_sources(config), SOURCES, wiring)
+        self._pollers = pollers
+        self.host = next((p for p in pollers if isinstance(p, HostPoller)), None)
+        self.processes = next((p for p in pollers if isinstance(p, ProcessPoller)), None)
+        self.probes = [p for p in pollers if isinstance(p, ProbePoller)]
 
     def _changed(self) -> None:
         self._generation += 1
@@ -44,8 +93,8 @@ class AppExporter:
         return self._generation
 
     @property
-    def sources(self) -> Sequence[Source]:
-        return [s for s in (self.host, self.processes) if s is not None] + list(self.probes)
+    def pollers(self) -> Sequence[Poller]:
+        return self._pollers
 
     def collectors(self) -> Iterable[Collector]:
         out: list[Collector] = []
@@ -65,28 +114,6 @@ class AppExporter:
         await self.prober.stop()
 
 
-def probe_specs(config: Config) -> list[ProbeSpec]:
-    return [
-        ProbeSpec(
-            name=p.name,
-            url=p.url,
-            interval=p.interval.total_seconds(),
-            timeout=p.timeout.total_seconds(),
-            expect_status=tuple(p.expect_status),
-            service=p.service or "",
-            follow_redirects=p.follow_redirects,
-            ca_file=p.ca_file,
-        )
-        for p in config.app.probes
-    ]
-
-
-def build(config: Config, ctx: Context) -> AppExporter:
-    """The app exporter for `config.app` (DESIGN §6, application)."""
-    app = config.app
-    return AppExporter(
-        host=app.host,
-        host_interval=app.host_interval.total_seconds(),
-        groups=[(p.group, p.match) for p in app.processes],
-        probes=probe_specs(config),
-    )
+def build(config: AppConfig, ctx: Context) -> AppExporter:
+    """Build the app exporter from the `app:` section."""
+    return AppExporter(config)

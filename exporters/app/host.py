@@ -89,7 +89,7 @@ def pick_nics(counters: Mapping[str, Any]) -> tuple[Nic, ...]:
     )
 
 
-class HostSource:
+class HostPoller:
     """Sample the host every `interval` seconds into an immutable snapshot."""
 
     exporter = "app"
@@ -142,7 +142,7 @@ class HostSource:
 class HostCollector:
     """The `host_*` machine families from the host source's latest snapshot."""
 
-    def __init__(self, source: HostSource):
+    def __init__(self, source: HostPoller):
         self._source = source
 
     def collect(self) -> Iterator[Metric]:

@@ -132,7 +132,7 @@ class Prober:
         return ProbeResult(status in spec.expect_status, duration, status, expiry)
 
 
-class ProbeSource:
+class ProbePoller:
     """Run one probe every `spec.interval` seconds; keep its latest result."""
 
     exporter = "app"
@@ -168,7 +168,7 @@ class ProbeSource:
 class ProbeCollector:
     """The `probe_*{probe,service}` families of every probe that has run at least once."""
 
-    def __init__(self, sources: Sequence[ProbeSource]):
+    def __init__(self, sources: Sequence[ProbePoller]):
         self._sources = sources
 
     def collect(self) -> Iterator[Metric]:

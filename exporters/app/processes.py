@@ -83,7 +83,7 @@ class ProcessGroupTracker:
         )
 
 
-class ProcessSource:
+class ProcessPoller:
     """List processes every `interval` seconds into per-group samples."""
 
     exporter = "app"
@@ -119,7 +119,7 @@ class ProcessSource:
 class ProcessCollector:
     """`host_process_*{group}` from the process source's latest samples."""
 
-    def __init__(self, source: ProcessSource):
+    def __init__(self, source: ProcessPoller):
         self._source = source
 
     def collect(self) -> Iterator[Metric]:

@@ -36,9 +36,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from agent.config.cost import AwsCostExplorerSource
 from exporters.base import Clock, SourceError
 
+from .config import AwsCostExplorerSource
 from .model import BudgetStatus, Ledger
 from .store import CostCacheStore
 

@@ -13,16 +13,15 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client.registry import Collector
 
-from agent.config import Config
-from agent.config.cost import AwsCostExplorerSource, CostConfig, FocusSource
-from exporters.base import Clock, Context, Source
+from exporters.base import Clock, Context, Poller, SourceFactory, build_sources
 
 from .aws_cost_explorer import AwsClients, CostExplorerData, CostExplorerPoller, PaidApi, utc_day
 from .collector import CostCollector
+from .config import AwsCostExplorerSource, CostConfig, FocusSource
 from .focus import FocusPoller, FocusReader
 from .model import (
     BASE_LABELS,
@@ -92,11 +91,7 @@ class CostWiring:
             self._store.close()
 
 
-class SourceFactory(Protocol):
-    def __call__(self, config: Any, wiring: CostWiring) -> Source: ...
-
-
-def _cost_explorer(config: AwsCostExplorerSource, wiring: CostWiring) -> Source:
+def _cost_explorer(config: AwsCostExplorerSource, wiring: CostWiring) -> Poller:
     clients = AwsClients(
         region=config.region,
         profile=config.profile,
@@ -117,7 +112,7 @@ def _cost_explorer(config: AwsCostExplorerSource, wiring: CostWiring) -> Source:
     )
 
 
-def _focus(config: FocusSource, wiring: CostWiring) -> Source:
+def _focus(config: FocusSource, wiring: CostWiring) -> Poller:
     reader = FocusReader(temp_dir=wiring.ctx.data_dir / "cost" / "duckdb")
     wiring.exporter.on_stop(reader.close)
     return FocusPoller(
@@ -131,8 +126,8 @@ def _focus(config: FocusSource, wiring: CostWiring) -> Source:
     )
 
 
-# Source type (the `type` key in `cost.sources`) → constructor.
-SOURCES: dict[str, SourceFactory] = {
+# Source type (the `type` key in `cost.sources`) → poller factory; `build` uses nothing else.
+SOURCES: dict[str, SourceFactory[CostWiring]] = {
     "aws_cost_explorer": _cost_explorer,
     "focus": _focus,
 }
@@ -156,20 +151,12 @@ class CostExporter:
         self._snapshot = CostSnapshot(self._labels)
         self._generation = 0
         self._lock = threading.Lock()
-        self._sources: list[Source] = []
+        self._pollers: list[Poller] = []
         self._on_stop: list[Any] = []
 
-    @classmethod
-    def from_config(cls, config: Config, ctx: Context) -> CostExporter:
-        exporter = cls(config.cost, clock=ctx.clock)
-        wiring = CostWiring(exporter, config.cost, ctx)
-        exporter.on_stop(wiring.close)
-        exporter._sources = [SOURCES[s.type](s, wiring) for s in config.cost.sources]
-        return exporter
-
     @property
-    def sources(self) -> Sequence[Source]:
-        return self._sources
+    def pollers(self) -> Sequence[Poller]:
+        return self._pollers
 
     @property
     def snapshot(self) -> CostSnapshot:
@@ -243,3 +230,14 @@ class CostExporter:
         )
         series, folded = fold(summary.series, self._config.max_series)
         return SourceView(summary, series, folded, data.paid)
+
+
+def build(config: CostConfig, ctx: Context) -> CostExporter:
+    """Build the cost exporter and its sources from the `cost:` section."""
+    exporter = CostExporter(config, clock=ctx.clock)
+    wiring = CostWiring(exporter, config, ctx)
+    exporter.on_stop(wiring.close)
+    exporter._pollers, _ = build_sources(
+        "cost", ((s.type, s) for s in config.sources), SOURCES, wiring
+    )
+    return exporter

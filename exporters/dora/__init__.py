@@ -1,18 +1,6 @@
 """DORA exporter: deployments, commits and incidents from GitHub, GitLab, git, generic
 events and Alertmanager, kept in a durable store, exposed as the four keys and rework rate.
+
+`exporter.build(config, ctx)` is the entry point; importing this package loads nothing
+else, so the config models in `config.py` stay cheap to import.
 """
-
-from __future__ import annotations
-
-from agent.config import Config
-from exporters.base import Context
-
-from .exporter import DoraExporter
-
-
-def build(config: Config, ctx: Context) -> DoraExporter:
-    """Build the DORA exporter from the config."""
-    return DoraExporter(config, ctx)
-
-
-__all__ = ["DoraExporter", "build"]

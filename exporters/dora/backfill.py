@@ -7,15 +7,11 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
-from agent.config import Config
-from agent.config.dora import GithubSource, GitlabSource, GitSource
-from agent.config.types import Duration
 from exporters.base import Context, SourceError
 
 from .api import ApiClient
-from .forge import ForgePoller, GitHubPoller, GitLabPoller
-from .git import GitTagPoller
-from .store import EventStore
+from .config import DoraConfig
+from .exporter import DoraWiring, build_pollers, open_store
 
 
 class ProgressBar:
@@ -45,57 +41,35 @@ class ProgressBar:
         self.out.flush()
 
 
-def run(config: Config, ctx: Context, since: Duration, out: TextIO | None = None) -> int:
+def run(config: DoraConfig, ctx: Context, since: float, out: TextIO | None = None) -> int:
     """Backfill every configured source; 0 when all succeeded, 1 when any failed."""
-    return asyncio.run(backfill(config, ctx, since.seconds_f, out or sys.stderr))
+    return asyncio.run(backfill(config, ctx, since, out or sys.stderr))
 
 
 async def backfill(
-    config: Config,
+    config: DoraConfig,
     ctx: Context,
     since: float,
     out: TextIO,
     clients: Mapping[str, ApiClient] | None = None,
 ) -> int:
-    dora = config.dora
-    store = EventStore(
-        ctx.data_dir / "dora" / "events.db", dora.failure_window.seconds_f, ctx.clock
-    )
+    """Pull `since` seconds of history from every source with something to poll."""
+    store = open_store(config, ctx)
     await store.start()
-    start = ctx.clock() - since
     failures = 0
     try:
-        for source in dora.sources:
-            bar = ProgressBar(out, source.name)
-            poller: ForgePoller | GitTagPoller
-            if isinstance(source, GithubSource | GitlabSource):
-                if not source.token_env:
-                    bar.finish("skipped: no token_env (webhooks only)")
-                    continue
-                kind = GitHubPoller if isinstance(source, GithubSource) else GitLabPoller
-                poller = kind(source, dora, ctx, store.submit, (clients or {}).get(source.name))
-            elif isinstance(source, GitSource):
-                poller = GitTagPoller(
-                    source.model_copy(update={"path": str(ctx.resolve(source.path))}),
-                    dora,
-                    store.submit,
-                )
-            else:
-                continue
+        pollers, not_polled = build_pollers(DoraWiring(config, ctx, store.submit, clients or {}))
+        for name, why in not_polled.items():
+            ProgressBar(out, name).finish(f"skipped: {why}")
+        for poller in pollers:
+            bar = ProgressBar(out, poller.name)
             try:
-                if isinstance(poller, ForgePoller):
-                    count = await poller.sync(start, bar.update)
-                    waited = sum(poller.client.waits)
-                    note = f", waited {waited:.0f}s for rate limits" if waited else ""
-                    bar.finish(f"{count} deployments{note}")
-                else:
-                    bar.finish(f"{await poller.sync()} new tags")
+                bar.finish(await poller.backfill(ctx.clock() - since, bar.update))
             except SourceError as exc:
                 failures += 1
                 bar.finish(f"failed ({exc.reason}): {exc}")
             finally:
-                if isinstance(poller, ForgePoller):
-                    await poller.close()
+                await poller.close()
     finally:
         await store.stop()
     return 1 if failures else 0

@@ -6,34 +6,87 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from agent.config import Config
-from agent.config.dora import GithubSource, GitlabSource, GitSource
-from exporters.base import Context, Source
+from exporters.base import Context, NotPolled, Poller, SourceFactory, build_sources
 
+from .api import ApiClient
 from .collector import DoraCollector
+from .config import DoraConfig, GitHubSource, GitLabSource, GitSource
 from .forge import GitHubPoller, GitLabPoller
 from .git import GitTagPoller
 from .ingest import Ingestor
 from .snapshot import Snapshot, compute
-from .store import EventStore
+from .store import EventStore, Submit
 
 log = logging.getLogger("opslens.dora")
 
 STORE_INTERVAL = 15.0  # windows slide even when nothing is posted
 
 
-def store_path(ctx: Context) -> str:
-    return str(ctx.data_dir / "dora" / "events.db")
+def open_store(config: DoraConfig, ctx: Context) -> EventStore:
+    """The event store in the agent's data directory (`opslens run` and `backfill` share it)."""
+    return EventStore(
+        ctx.data_dir / "dora" / "events.db", config.failure_window.seconds_f, ctx.clock
+    )
 
 
-def counted_environments(config: Config) -> frozenset[str]:
-    """Only `dora.environments` count (DESIGN §6); source environments just filter."""
-    return frozenset(config.dora.environments)
+@dataclass(frozen=True)
+class DoraWiring:
+    """What poller factories need: the section, the context, the store's submit, test clients."""
+
+    config: DoraConfig
+    ctx: Context
+    submit: Submit
+    clients: Mapping[str, ApiClient] = field(default_factory=dict)
 
 
-class StoreSource:
+def _forge_token(spec: GitHubSource | GitLabSource) -> None:
+    if not spec.token_env:
+        raise NotPolled("no token_env, so it takes webhooks only")
+
+
+def _github(spec: GitHubSource, w: DoraWiring) -> GitHubPoller:
+    _forge_token(spec)
+    return GitHubPoller(spec, w.config, w.ctx, w.submit, w.clients.get(spec.name))
+
+
+def _gitlab(spec: GitLabSource, w: DoraWiring) -> GitLabPoller:
+    _forge_token(spec)
+    return GitLabPoller(spec, w.config, w.ctx, w.submit, w.clients.get(spec.name))
+
+
+def _git(spec: GitSource, w: DoraWiring) -> GitTagPoller:
+    resolved = spec.model_copy(update={"path": str(w.ctx.resolve(spec.path))})
+    return GitTagPoller(resolved, w.config, w.submit)
+
+
+def _events(spec: object, w: DoraWiring) -> Poller:
+    raise NotPolled("generic events arrive at POST /api/v1/events")
+
+
+# Source type (the `type` key in `dora.sources`) → poller factory, for `opslens run` and
+# `opslens backfill` alike.
+SOURCES: dict[str, SourceFactory[DoraWiring]] = {
+    "github": _github,
+    "gitlab": _gitlab,
+    "git": _git,
+    "events": _events,
+}
+
+
+def build_pollers(
+    wiring: DoraWiring,
+) -> tuple[list[GitHubPoller | GitLabPoller | GitTagPoller], dict[str, str]]:
+    """The pollers of every `dora.sources` entry, and why the others are not polled."""
+    pollers, skipped = build_sources(
+        "dora", ((s.type, s) for s in wiring.config.sources), SOURCES, wiring
+    )
+    return pollers, skipped  # type: ignore[return-value]
+
+
+class SnapshotPoller:
     """Recompute the snapshot on a timer so windowed gauges follow the clock."""
 
     exporter = "dora"
@@ -56,15 +109,13 @@ class DoraExporter:
 
     name = "dora"
 
-    def __init__(self, config: Config, ctx: Context, debounce: float = 0.5):
+    def __init__(self, config: DoraConfig, ctx: Context, debounce: float = 0.5):
         self.config = config
         self.ctx = ctx
-        self.environments = counted_environments(config)
-        dora = config.dora
-        self.store = EventStore(
-            ctx.data_dir / "dora" / "events.db", dora.failure_window.seconds_f, ctx.clock
-        )
-        self.ingestor = Ingestor(dora, ctx, self.store.submit)
+        # Only `dora.environments` count; a source's own `environments` just filter.
+        self.environments = frozenset(config.environments)
+        self.store = open_store(config, ctx)
+        self.ingestor = Ingestor(config, ctx, self.store.submit)
         self._snapshot = Snapshot()
         self._generation = 0
         self._debounce = debounce
@@ -73,24 +124,14 @@ class DoraExporter:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_compute_seconds = 0.0
-        self._sources: list[Source] = [StoreSource(self)]
-        for source in dora.sources:
-            if isinstance(source, GithubSource) and source.token_env:
-                self._sources.append(GitHubPoller(source, dora, ctx, self.store.submit))
-            elif isinstance(source, GitlabSource) and source.token_env:
-                self._sources.append(GitLabPoller(source, dora, ctx, self.store.submit))
-            elif isinstance(source, GitSource):
-                self._sources.append(
-                    GitTagPoller(
-                        source.model_copy(update={"path": str(ctx.resolve(source.path))}),
-                        dora,
-                        self.store.submit,
-                    )
-                )
+        self._source_pollers, self.not_polled = build_pollers(
+            DoraWiring(config, ctx, self.store.submit)
+        )
+        self._pollers: list[Poller] = [SnapshotPoller(self), *self._source_pollers]
 
     @property
-    def sources(self) -> Sequence[Source]:
-        return self._sources
+    def pollers(self) -> Sequence[Poller]:
+        return self._pollers
 
     def collectors(self) -> Iterable[DoraCollector]:
         return [DoraCollector(lambda: self._snapshot)]
@@ -112,10 +153,8 @@ class DoraExporter:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        for source in self._sources:
-            close = getattr(source, "close", None)
-            if close is not None:
-                await close()
+        for poller in self._source_pollers:
+            await poller.close()
         await self.store.stop()
         if self._reader is not None:
             self._reader.close()
@@ -132,9 +171,7 @@ class DoraExporter:
         started = time.perf_counter()
         if self._reader is None:
             self._reader = self.store.reader()
-        snapshot = compute(
-            self._reader, self.ctx.clock(), self.environments, self.config.dora.levels
-        )
+        snapshot = compute(self._reader, self.ctx.clock(), self.environments, self.config.levels)
         self.last_compute_seconds = time.perf_counter() - started
         return snapshot
 
@@ -148,3 +185,8 @@ class DoraExporter:
             except Exception:
                 log.exception("DORA snapshot refresh failed")
                 await asyncio.sleep(5)
+
+
+def build(config: DoraConfig, ctx: Context) -> DoraExporter:
+    """Build the DORA exporter from the `dora:` section."""
+    return DoraExporter(config, ctx)

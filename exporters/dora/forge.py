@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.config.dora import DoraConfig, GithubSource, GitlabSource
 from exporters.base import Context, SourceError
 
 from .api import ApiClient
+from .config import DoraConfig, GitHubSource, GitLabSource
 from .parse_github import deployment_key as github_key
 from .parse_gitlab import deployment_key as gitlab_key
 from .records import (
@@ -33,9 +33,8 @@ from .records import (
     iso,
     parse_time,
 )
-from .store import Outcome
+from .store import Submit
 
-Submit = Callable[[Batch], Awaitable[Outcome]]
 Progress = Callable[[int, int], None]
 
 GITHUB_PR = re.compile(r"\(#(\d+)\)\s*$")
@@ -71,7 +70,7 @@ class ForgePoller:
 
     def __init__(
         self,
-        source: GithubSource | GitlabSource,
+        source: GitHubSource | GitLabSource,
         dora: DoraConfig,
         ctx: Context,
         submit: Submit,
@@ -111,6 +110,14 @@ class ForgePoller:
         since = (self._last_success or now - FIRST_LOOKBACK + OVERLAP) - OVERLAP
         await self.sync(since)
         self._last_success = now
+
+    async def backfill(self, since: float, progress: Progress | None = None) -> str:
+        """Sync history since `since`; say how much was found and how long limits held us."""
+        count = await self.sync(since, progress)
+        waited = sum(self.client.waits)
+        return f"{count} deployments" + (
+            f", waited {waited:.0f}s for rate limits" if waited else ""
+        )
 
     def deployments(self, environment: str, since: float) -> AsyncIterator[Found]:
         raise NotImplementedError
@@ -160,7 +167,7 @@ class ForgePoller:
 class GitHubPoller(ForgePoller):
     """GitHub REST: deployments + statuses, compare, PR commits."""
 
-    source: GithubSource
+    source: GitHubSource
 
     def make_client(self, token: str) -> ApiClient:
         headers = {
@@ -256,7 +263,7 @@ class GitHubPoller(ForgePoller):
 class GitLabPoller(ForgePoller):
     """GitLab REST v4: deployments, repository compare, merge request commits."""
 
-    source: GitlabSource
+    source: GitLabSource
 
     def make_client(self, token: str) -> ApiClient:
         headers = {"PRIVATE-TOKEN": token, "User-Agent": "opslens"}

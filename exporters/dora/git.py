@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from agent.config.dora import DoraConfig, GitSource
 from exporters.base import SourceError
 
+from .config import DoraConfig, GitSource
 from .records import Batch, Deployment, Record, ShippedCommit, is_revert
-from .store import Outcome
+from .store import Submit
 
-Submit = Callable[[Batch], Awaitable[Outcome]]
 MAX_COMMITS = 1000
 FIELD = "\x1f"
 RECORD = "\x1e"
@@ -86,6 +84,13 @@ class GitTagPoller:
 
     async def poll(self) -> None:
         await self.sync()
+
+    async def backfill(self, since: float, progress: object = None) -> str:
+        """Read every deploy tag: a local repository is cheap to read whole, whatever `since`."""
+        return f"{await self.sync()} new tags"
+
+    async def close(self) -> None:
+        """Nothing to release: each git command is its own process."""
 
     async def sync(self) -> int:
         path = str(Path(self.source.path).expanduser())

@@ -12,23 +12,23 @@ import hmac
 import json
 import logging
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.config.dora import DoraConfig, EventsSource, GithubSource, GitlabSource
+from exporters.auth import bearer_ok
 from exporters.base import Context
 
+from .config import DoraConfig, EventsSource, GitHubSource, GitLabSource
 from .parse_alertmanager import parse_alertmanager
 from .parse_events import parse_events
 from .parse_github import parse_github, repo_name
 from .parse_gitlab import parse_gitlab, project_matches
 from .records import BadInput, Batch
-from .store import Outcome, StoreError
+from .store import StoreError, Submit
 
 log = logging.getLogger("opslens.dora.ingest")
 
-Submit = Callable[[Batch], Awaitable[Outcome]]
 Headers = Mapping[str, str]
 
 
@@ -57,15 +57,6 @@ def decode_json(body: bytes, content_type: str = "") -> Any:
         raise BadInput("body", f"not valid JSON ({message})") from None
 
 
-def bearer_ok(headers: Headers, token: str | None) -> bool:
-    if token is None:
-        return True
-    given = headers.get("Authorization", "")
-    if not given.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(given[7:].strip().encode(), token.encode())
-
-
 class Ingestor:
     """Turn authenticated deliveries into stored batches."""
 
@@ -75,10 +66,10 @@ class Ingestor:
         self.environments = frozenset(config.environments)
         # Secrets are read once at start: reading a *_FILE per request would cost a syscall.
         self.github_sources = [
-            (s, _secret(ctx, s.webhook_secret_env)) for s in _of(config, GithubSource)
+            (s, _secret(ctx, s.webhook_secret_env)) for s in _of(config, GitHubSource)
         ]
         self.gitlab_sources = [
-            (s, _secret(ctx, s.webhook_token_env)) for s in _of(config, GitlabSource)
+            (s, _secret(ctx, s.webhook_token_env)) for s in _of(config, GitLabSource)
         ]
         events = _of(config, EventsSource)
         self.events_source = events[0] if events else None
@@ -117,7 +108,7 @@ class Ingestor:
         token_env = self.events_source.token_env
         if token_env and self.events_token is None:  # fail closed, never open
             return error(401, f"{token_env} is not set on the agent")
-        if not bearer_ok(headers, self.events_token):
+        if not bearer_ok(headers.get("Authorization", ""), self.events_token):
             return error(401, "missing or wrong bearer token")
         return await self._guarded(lambda: parse_events(decode_json(body), self.environments))
 
@@ -128,7 +119,7 @@ class Ingestor:
             return error(404, "dora.incidents.alertmanager is not enabled")
         if settings.token_env and self.alertmanager_token is None:
             return error(401, f"{settings.token_env} is not set on the agent")
-        if not bearer_ok(headers, self.alertmanager_token):
+        if not bearer_ok(headers.get("Authorization", ""), self.alertmanager_token):
             return error(401, "missing or wrong bearer token")
         default_env = self.config.environments[0]
         return await self._guarded(
@@ -209,8 +200,8 @@ def _key(provider: str, delivery: str | None) -> str | None:
 
 
 def _signed_by(
-    sources: Sequence[tuple[GithubSource, str | None]], signature: str, body: bytes
-) -> list[GithubSource]:
+    sources: Sequence[tuple[GitHubSource, str | None]], signature: str, body: bytes
+) -> list[GitHubSource]:
     """Sources whose secret signed the body; sources with no secret configured accept all."""
     given = signature.removeprefix("sha256=").encode()
     out = []

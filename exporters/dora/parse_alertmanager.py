@@ -12,8 +12,7 @@ import hashlib
 from collections.abc import Collection
 from typing import Any
 
-from agent.config.dora import AlertmanagerIncidents
-
+from .config import AlertmanagerIncidents
 from .records import BadInput, Batch, Incident, Record, parse_optional_time, parse_time
 
 

@@ -1,4 +1,4 @@
-"""Generic events (`POST /api/v1/events`, DESIGN §5): one object or a list, to records."""
+"""Generic events (`POST /api/v1/events`, docs/http-api.md): one object or a list, to records."""
 
 from __future__ import annotations
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from agent.config.dora import GithubSource
-
+from .config import GitHubSource
 from .records import (
     HOTFIX_LABELS,
     HOTFIX_REF,
@@ -58,12 +57,12 @@ def repo_name(payload: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def deployment_key(source: GithubSource, deployment_id: Any) -> str:
+def deployment_key(source: GitHubSource, deployment_id: Any) -> str:
     return f"github:{source.repo.lower()}:{deployment_id}"
 
 
 def _deployment(
-    source: GithubSource, dep: dict[str, Any], status: str, at: float, env: str
+    source: GitHubSource, dep: dict[str, Any], status: str, at: float, env: str
 ) -> Deployment:
     ref = dep.get("ref") if isinstance(dep.get("ref"), str) else ""
     sha = field(dep, "sha", "deployment")
@@ -96,7 +95,7 @@ def push_commits(service: str, payload: dict[str, Any]) -> list[Commit]:
 
 
 def parse_github(
-    event: str, delivery: str | None, payload: Any, source: GithubSource, envs: Collection[str]
+    event: str, delivery: str | None, payload: Any, source: GitHubSource, envs: Collection[str]
 ) -> Batch:
     """Turn one delivery into records; unused events and environments are ignored."""
     if not isinstance(payload, dict):

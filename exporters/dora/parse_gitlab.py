@@ -12,8 +12,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from agent.config.dora import GitlabSource
-
+from .config import GitLabSource
 from .parse_github import field, obj, push_commits, sub
 from .records import (
     HOTFIX_LABELS,
@@ -32,7 +31,7 @@ STATUS = {"success": "success", "failed": "failure"}
 _COMMIT_URL = re.compile(r"/commit/([0-9a-f]{40})\b")
 
 
-def project_matches(payload: Any, source: GitlabSource) -> bool:
+def project_matches(payload: Any, source: GitLabSource) -> bool:
     if not isinstance(payload, dict):
         return False
     project = sub(payload, "project")
@@ -42,12 +41,12 @@ def project_matches(payload: Any, source: GitlabSource) -> bool:
     return wanted == path or wanted in ids
 
 
-def deployment_key(source: GitlabSource, deployment_id: Any) -> str:
+def deployment_key(source: GitLabSource, deployment_id: Any) -> str:
     return f"gitlab:{str(source.project).lower()}:{deployment_id}"
 
 
 def parse_gitlab(
-    kind: str, delivery: str | None, payload: Any, source: GitlabSource, envs: Collection[str]
+    kind: str, delivery: str | None, payload: Any, source: GitLabSource, envs: Collection[str]
 ) -> Batch:
     """Turn one delivery (`object_kind`) into records; unused events are ignored."""
     if not isinstance(payload, dict):
@@ -107,7 +106,7 @@ def _merged(payload: dict[str, Any], attrs: dict[str, Any], service: str) -> lis
     return [Commit(service, str(sha), started, None, rework)]
 
 
-def _pipeline(payload: dict[str, Any], source: GitlabSource, envs: Collection[str]) -> list[Record]:
+def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[str]) -> list[Record]:
     attrs = obj(payload, "object_attributes")
     records: list[Record] = []
     commit = payload.get("commit")

@@ -2,7 +2,7 @@
 
 Counters and histograms are aggregates over all stored records, so they never reset on a
 restart and a redelivery cannot double count. Windowed gauges (7d, 30d, 90d) and levels
-follow DESIGN §6. Medians are exact (SQLite window functions, no sampling).
+follow docs/metrics.md (DORA definitions). Medians are exact (SQLite window functions, no sampling).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from agent.config.dora import Levels
+from . import metrics as m
+from .config import Levels
 
 DAY = 86400.0
 WINDOWS: dict[str, float] = {"7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
@@ -20,24 +21,14 @@ LEVEL_METRICS = ("deployment_frequency", "lead_time", "change_failure_ratio", "t
 
 Series = tuple[str, str]  # (service, environment)
 
-# Counter name → column of the TOTALS row.
+# Counter → column of the TOTALS row.
 COUNTER_COLUMNS = {
-    "dora_deployments": 2,
-    "dora_failed_deployments": 3,
-    "dora_change_failures": 4,
-    "dora_rework_deployments": 5,
-    "dora_incidents": 7,
+    m.DEPLOYMENTS.name: 2,
+    m.FAILED_DEPLOYMENTS.name: 3,
+    m.CHANGE_FAILURES.name: 4,
+    m.REWORK_DEPLOYMENTS.name: 5,
+    m.INCIDENTS.name: 7,
 }
-GAUGE_NAMES = (
-    "dora_incidents_open",
-    "dora_last_deployment_timestamp_seconds",
-    "dora_deployment_frequency_per_day",
-    "dora_lead_time_median_seconds",
-    "dora_change_failure_ratio",
-    "dora_time_to_restore_median_seconds",
-    "dora_rework_ratio",
-    "dora_performance_level",
-)
 
 
 @dataclass(frozen=True)
@@ -172,59 +163,54 @@ def _assemble(
     levels: Levels,
 ) -> Snapshot:
     counters: dict[str, dict[Series, float]] = {name: {} for name in COUNTER_COLUMNS}
-    gauges: dict[str, dict[tuple[str, ...], float]] = {name: {} for name in GAUGE_NAMES}
-    histograms: dict[str, dict[Series, Histogram]] = {
-        "dora_lead_time_seconds": {},
-        "dora_time_to_restore_seconds": {},
-    }
-    perf = gauges["dora_performance_level"]
+    gauges: dict[str, dict[tuple[str, ...], float]] = {f.name: {} for f in m.of_kind("gauge")}
+    histograms: dict[str, dict[Series, Histogram]] = {f.name: {} for f in m.of_kind("histogram")}
+    perf = gauges[m.PERFORMANCE_LEVEL.name]
     lv = levels
     for row in totals:
         series: Series = (row[0], row[1])
         deployed, incidents = row[2], row[7]
         if deployed:
             for name, column in COUNTER_COLUMNS.items():
-                if name != "dora_incidents":
+                if name != m.INCIDENTS.name:
                     counters[name][series] = row[column]
             if row[6] is not None:
-                gauges["dora_last_deployment_timestamp_seconds"][series] = row[6]
+                gauges[m.LAST_DEPLOYMENT.name][series] = row[6]
         if incidents:
-            counters["dora_incidents"][series] = incidents
-            gauges["dora_incidents_open"][series] = row[8]
-            histograms["dora_time_to_restore_seconds"][series] = Histogram(
+            counters[m.INCIDENTS.name][series] = incidents
+            gauges[m.INCIDENTS_OPEN.name][series] = row[8]
+            histograms[m.TIME_TO_RESTORE.name][series] = Histogram(
                 tuple(row[18:23]), row[16], row[17]
             )
         if row[9]:
-            histograms["dora_lead_time_seconds"][series] = Histogram(
-                tuple(row[11:16]), row[9], row[10]
-            )
+            histograms[m.LEAD_TIME.name][series] = Histogram(tuple(row[11:16]), row[9], row[10])
         counts = windowed.get(series, [0] * 12)
         for i, (window, length) in enumerate(WINDOWS.items()):
             key = (*series, window)
             if deployed:
                 ok, all_, cf, rw = counts[4 * i : 4 * i + 4]
                 frequency = ok / (length / DAY)
-                gauges["dora_deployment_frequency_per_day"][key] = frequency
+                gauges[m.DEPLOYMENT_FREQUENCY.name][key] = frequency
                 f = lv.deployment_frequency_per_day
                 perf[(*key, "deployment_frequency")] = level_higher_better(
                     frequency, f.elite, f.high, f.medium
                 )
                 if all_:
                     ratio = cf / all_
-                    gauges["dora_change_failure_ratio"][key] = ratio
-                    gauges["dora_rework_ratio"][key] = rw / all_
+                    gauges[m.CHANGE_FAILURE_RATIO.name][key] = ratio
+                    gauges[m.REWORK_RATIO.name][key] = rw / all_
                     c = lv.change_failure_ratio
                     perf[(*key, "change_failure_ratio")] = level_lower_better(
                         ratio, c.elite, c.high, c.medium, strict=False
                     )
             if (median := lead_medians[window].get(series)) is not None:
-                gauges["dora_lead_time_median_seconds"][key] = median
+                gauges[m.LEAD_TIME_MEDIAN.name][key] = median
                 t = lv.lead_time
                 perf[(*key, "lead_time")] = level_lower_better(
                     median, t.elite.seconds_f, t.high.seconds_f, t.medium.seconds_f, strict=True
                 )
             if (median := restore_medians[window].get(series)) is not None:
-                gauges["dora_time_to_restore_median_seconds"][key] = median
+                gauges[m.TIME_TO_RESTORE_MEDIAN.name][key] = median
                 r = lv.time_to_restore
                 perf[(*key, "time_to_restore")] = level_lower_better(
                     median, r.elite.seconds_f, r.high.seconds_f, r.medium.seconds_f, strict=True

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,6 +299,10 @@ class Outcome:
 
     changed: int = 0
     duplicate: bool = False
+
+
+# How pollers and ingest hand a batch to the store's group commit.
+Submit = Callable[[Batch], Awaitable[Outcome]]
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

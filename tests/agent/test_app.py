@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from agent.app import create_app
 from agent.config import parse
 from agent.settings import Settings
+from exporters.base import Context
 from tests.agent.test_runtime import FakeExporter, FlakySource
 
 CONFIG = parse("version: 1\nproject: acme\nagent: {metrics_token_env: TEST_METRICS_TOKEN}\n")
@@ -20,7 +21,7 @@ async def client_for(
     aiohttp_client, tmp_path: Path, env: dict[str, str], exporter: FakeExporter
 ) -> TestClient:  # type: ignore[no-untyped-def]
     config = CONFIG if any(k.startswith("TEST_METRICS_TOKEN") for k in env) else OPEN
-    settings = Settings(config=config, exporters=(), data_dir=tmp_path, env=env)
+    settings = Settings(config=config, exporters=(), context=Context(data_dir=tmp_path, env=env))
     return await aiohttp_client(create_app(settings, exporters=[exporter]))  # type: ignore[no-any-return]
 
 

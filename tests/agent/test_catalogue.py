@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent import catalogue
+from exporters import catalogue
 
 
 def readme_families(root: Path) -> dict[str, list[str]]:

@@ -41,7 +41,7 @@ class FakeExporter:
         self.started = self.stopped = False
 
     @property
-    def sources(self) -> Sequence[FlakySource]:
+    def pollers(self) -> Sequence[FlakySource]:
         return self._sources
 
     def collectors(self) -> list[object]:
@@ -143,11 +143,11 @@ async def test_runtime_start_stop_lifecycle() -> None:
     assert exporter.started
     for _ in range(10):  # the poll task runs as soon as the loop gets control
         await asyncio.sleep(0)
-    assert exporter.sources[0].polls == 1
+    assert exporter.pollers[0].polls == 1
     assert runtime.ready
     await runtime.stop()
     assert exporter.stopped
     # Stopped loops poll no more: the interval sleep was cancelled, not left pending.
     await asyncio.sleep(0.01)
-    assert exporter.sources[0].polls == 1
+    assert exporter.pollers[0].polls == 1
     assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("poll:"))

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from agent.catalogue import APP
 from agent.config.loader import ConfigError, parse
 from agent.runtime import Exposition, PollLoop
-from exporters.app import build
+from exporters.app.exporter import build
 from exporters.base import Context, Exporter
+from exporters.catalogue import APP
 from tests.support.procs import free_port, require
 
 CONFIG = """
@@ -50,21 +50,21 @@ async def target() -> AsyncIterator[int]:
 
 async def polled_exposition(target: int, tmp_path: Path) -> tuple[Exporter, bytes]:
     config = parse(CONFIG.format(port=target, dead=free_port()))
-    exporter = build(config, Context(data_dir=tmp_path))
+    exporter = build(config.app, Context(data_dir=tmp_path))
     assert isinstance(exporter, Exporter)
-    assert [s.name for s in exporter.sources] == [
+    assert [s.name for s in exporter.pollers] == [
         "host",
         "processes",
         "probe:local-health",
         "probe:nothing-there",
     ]
-    assert [s.interval for s in exporter.sources] == [5.0, 5.0, 10.0, 10.0]
+    assert [s.interval for s in exporter.pollers] == [5.0, 5.0, 10.0, 10.0]
     exposition = Exposition(exporter.collectors(), exporter.generation)
     await exporter.start()
     try:
         assert exposition.render(False) == b""
         before = exporter.generation()
-        loops = [PollLoop(s) for s in exporter.sources]
+        loops = [PollLoop(s) for s in exporter.pollers]
         for loop in loops:
             await loop.poll_once()
         # A target that is down is data, not a failed source.
@@ -102,7 +102,7 @@ async def test_exposition_passes_promtool_check_metrics(target: int, tmp_path: P
         [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30
     )
     problems = [line for line in check.stderr.decode().splitlines() if line.strip()]
-    # DESIGN §6 fixes this name; promtool's lint dislikes its `_count` suffix, nothing else.
+    # The catalogue (docs/metrics.md) fixes this name; promtool's lint dislikes its `_count` suffix, nothing else.
     known = (
         'host_process_count non-histogram and non-summary metrics should not have "_count" suffix'
     )
@@ -111,8 +111,8 @@ async def test_exposition_passes_promtool_check_metrics(target: int, tmp_path: P
 
 
 def test_no_host_and_no_probes_means_no_sources(tmp_path: Path) -> None:
-    exporter = build(parse("version: 1\nproject: t\napp: {host: false}\n"), Context(tmp_path))
-    assert list(exporter.sources) == [] and list(exporter.collectors()) == []
+    exporter = build(parse("version: 1\nproject: t\napp: {host: false}\n").app, Context(tmp_path))
+    assert list(exporter.pollers) == [] and list(exporter.collectors()) == []
 
 
 def test_probe_ca_file_key_is_accepted_and_unknown_keys_are_not() -> None:
@@ -134,7 +134,7 @@ async def test_agent_serves_app_metrics_and_source_health(
     from agent.settings import Settings
 
     config = parse(CONFIG.format(port=target, dead=free_port()))
-    settings = Settings(config=config, exporters=("app",), data_dir=tmp_path)
+    settings = Settings(config=config, exporters=("app",), context=Context(data_dir=tmp_path))
     client = await aiohttp_client(create_app(settings))
     for _ in range(100):
         if (await client.get("/-/ready")).status == 200:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.app.host import (
     HostCollector,
-    HostSource,
+    HostPoller,
     cpu_utilization,
     memory_used,
     pick_mountpoints,
@@ -22,7 +22,7 @@ from exporters.app.processes import (
     ProcessCollector,
     ProcessGroupTracker,
     ProcessInfo,
-    ProcessSource,
+    ProcessPoller,
     process_info,
 )
 
@@ -88,7 +88,7 @@ def fake_psutil() -> SimpleNamespace:
 async def test_host_source_snapshot_and_exposition() -> None:
     slept: list[float] = []
     changes: list[int] = []
-    source = HostSource(15.0, lambda: changes.append(1), ps=fake_psutil(), sleep=slept.append)
+    source = HostPoller(15.0, lambda: changes.append(1), ps=fake_psutil(), sleep=slept.append)
     registry = CollectorRegistry()
     registry.register(HostCollector(source))
     assert generate_latest(registry) == b""  # nothing before the first sample
@@ -106,7 +106,7 @@ async def test_host_source_snapshot_and_exposition() -> None:
 
 
 async def test_host_source_on_the_real_machine() -> None:
-    source = HostSource(15.0)
+    source = HostPoller(15.0)
     await source.poll()
     snap = source.snapshot
     assert snap is not None
@@ -174,7 +174,7 @@ def test_process_info_from_psutil_dict_tolerates_denied_fields() -> None:
 
 async def test_process_source_finds_this_test_process() -> None:
     marker = "^" + re.escape(" ".join(psutil.Process().cmdline())) + "$"
-    source = ProcessSource([("pytest", marker), ("nothing", "^no-such-process-xyz$")], 15.0)
+    source = ProcessPoller([("pytest", marker), ("nothing", "^no-such-process-xyz$")], 15.0)
     registry = CollectorRegistry()
     registry.register(ProcessCollector(source))
     await source.poll()

@@ -14,7 +14,7 @@ import trustme
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporters.app.probes import ProbeCollector, Prober, ProbeSource, ProbeSpec
+from exporters.app.probes import ProbeCollector, ProbePoller, Prober, ProbeSpec
 from tests.support.procs import free_port
 
 NOT_AFTER = datetime(2031, 6, 1, 12, 0, 0, tzinfo=UTC)
@@ -136,10 +136,10 @@ async def test_https_with_untrusted_certificate_fails(prober: Prober, tls) -> No
 async def test_collector_labels_and_scrape_never_waits_for_a_probe(prober: Prober, tls) -> None:
     context, ca_file = tls
     async with serve(context) as base:
-        good = ProbeSource(
+        good = ProbePoller(
             ProbeSpec("shop-health", f"{base}/healthz", service="shop-api", ca_file=ca_file), prober
         )
-        slow = ProbeSource(ProbeSpec("slow", f"{base}/hang", timeout=2.0, ca_file=ca_file), prober)
+        slow = ProbePoller(ProbeSpec("slow", f"{base}/hang", timeout=2.0, ca_file=ca_file), prober)
         registry = CollectorRegistry()
         registry.register(ProbeCollector([good, slow]))
         await good.poll()
@@ -160,7 +160,7 @@ async def test_collector_labels_and_scrape_never_waits_for_a_probe(prober: Probe
 
 
 async def test_probe_source_logs_failure_once(prober: Prober, caplog) -> None:
-    source = ProbeSource(ProbeSpec("gone", f"http://127.0.0.1:{free_port()}/"), prober)
+    source = ProbePoller(ProbeSpec("gone", f"http://127.0.0.1:{free_port()}/"), prober)
     await source.poll()
     await source.poll()
     assert source.result is not None and not source.result.success

@@ -16,8 +16,8 @@ from agent.config import Config
 from agent.runtime import Runtime
 from agent.settings import Settings
 from exporters.base import Context, SourceError
-from exporters.cost import CostExporter, build
 from exporters.cost.aws_cost_explorer import classify, parse_budgets, parse_cost_and_usage
+from exporters.cost.exporter import CostExporter, build
 
 from .conftest import AwsProxy, ce_page
 from .support import FakeClock, config, scrape, total, value
@@ -59,7 +59,7 @@ def ce_config(url: str, cap: int = 50, extra: str = "", budgets: str = "") -> Co
 def cost_exporter(
     cfg: Config, tmp_path: Path, clock: FakeClock, env: dict[str, str]
 ) -> CostExporter:
-    return build(cfg, Context(data_dir=tmp_path / "data", clock=clock, env=env))
+    return build(cfg.cost, Context(data_dir=tmp_path / "data", clock=clock, env=env))
 
 
 def body(runtime: Runtime) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -193,7 +193,9 @@ async def test_scrapes_and_restart_make_no_extra_paid_calls(
     aws.queue_cost_and_usage(PAGES)
     clock = FakeClock(NOW)
     settings = Settings(
-        ce_config(aws.url), exporters=("cost",), data_dir=tmp_path, clock=clock, env=aws_env
+        config=ce_config(aws.url),
+        exporters=("cost",),
+        context=Context(data_dir=tmp_path, clock=clock, env=aws_env),
     )
     client = await aiohttp_client(create_app(settings))
     await wait_ready(client)

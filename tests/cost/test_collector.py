@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from agent import catalogue
 from agent.runtime import Exposition
-from exporters.cost import CostExporter
+from exporters import catalogue
 from exporters.cost.aws_cost_explorer import CostExplorerData, PaidApi
+from exporters.cost.exporter import CostExporter
 from exporters.cost.model import BudgetStatus
 
 from .support import FakeClock, at, config, scrape, value

@@ -13,6 +13,7 @@ import pytest
 
 from agent.app import create_app
 from agent.settings import Settings
+from exporters.base import Context
 from exporters.cost.demo import write_demo_focus
 from tests.support.procs import require
 
@@ -36,7 +37,9 @@ async def demo_scrape(tmp_path: Path, aiohttp_client: Any, today: date) -> str:
     write_demo_focus(tmp_path / "demo" / "focus", today)
     cfg = config(DEMO_COST.format(path=tmp_path / "demo" / "focus" / "*.csv.gz"))
     settings = Settings(
-        cfg, exporters=("cost",), data_dir=tmp_path / "data", clock=FakeClock(at(today, 8))
+        config=cfg,
+        exporters=("cost",),
+        context=Context(data_dir=tmp_path / "data", clock=FakeClock(at(today, 8))),
     )
     client = await aiohttp_client(create_app(settings))
     for _ in range(400):

@@ -14,7 +14,7 @@ import pytest
 
 from agent.runtime import Exposition
 from exporters.base import Context, SourceError
-from exporters.cost import CostExporter, build
+from exporters.cost.exporter import CostExporter, build
 from exporters.cost.focus import FocusPoller, FocusReader
 from tests.conftest import SHARED_DATA
 
@@ -37,11 +37,11 @@ CENT = 0.005
 
 def exporter_for(path: str, tmp_path: Path, clock: FakeClock, extra: str = "") -> CostExporter:
     cfg = config(f"  sources: [{{type: focus, name: files, path: '{path}'}}]\n{extra}")
-    return build(cfg, Context(data_dir=tmp_path / "data", clock=clock))
+    return build(cfg.cost, Context(data_dir=tmp_path / "data", clock=clock))
 
 
 def poll(exporter: CostExporter) -> None:
-    source = exporter.sources[0]
+    source = exporter.pollers[0]
     assert isinstance(source, FocusPoller)
     source.poll_sync()
 
@@ -205,7 +205,7 @@ def test_relative_path_resolves_against_the_config_folder(
     monkeypatch.chdir(tmp_path)  # the working directory has no billing/ folder
     cfg = config("  sources: [{type: focus, name: files, path: 'billing/*.csv'}]\n")
     ctx = Context(data_dir=tmp_path / "data", clock=FakeClock(at(date(2024, 9, 4))))
-    exporter = build(cfg, replace(ctx, config_dir=config_dir))
+    exporter = build(cfg.cost, replace(ctx, config_dir=config_dir))
     poll(exporter)
     assert exporter.snapshot.sources["files"].summary.day == date(2024, 9, 3)
 

@@ -17,7 +17,8 @@ from agent.app import create_app
 from agent.config import Config, parse
 from agent.settings import Settings
 from agent.web.keys import RUNTIME
-from exporters.dora import DoraExporter
+from exporters.base import Context
+from exporters.dora.exporter import DoraExporter
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC).timestamp()
 HOUR = 3600.0
@@ -134,9 +135,9 @@ def agent(aiohttp_client: Any, tmp_path: Path) -> AgentFactory:
         settings = Settings(
             config=config(text),
             exporters=("dora",),
-            data_dir=data_dir or tmp_path,
-            clock=lambda: clock,
-            env=ENV if env is None else env,
+            context=Context(
+                data_dir=data_dir or tmp_path, clock=lambda: clock, env=ENV if env is None else env
+            ),
         )
         app = create_app(settings)
         client = await aiohttp_client(app)

@@ -125,7 +125,7 @@ async def test_github_backfill_pages_waits_and_loses_nothing(tmp_path: Path) -> 
         config = parse(config_text("github", fake.url))
         ctx = Context(data_dir=tmp_path, clock=lambda: NOW, env={"GH_TOKEN": "gh-token"})
         out = io.StringIO()
-        assert await backfill(config, ctx, 90 * DAY, out) == 0
+        assert await backfill(config.dora, ctx, 90 * DAY, out) == 0
         assert "4 deployments, waited 2s for rate limits" in out.getvalue()
         deployments, lead = rows(tmp_path)
         assert deployments == [
@@ -141,7 +141,7 @@ async def test_github_backfill_pages_waits_and_loses_nothing(tmp_path: Path) -> 
         assert sum(h.path.endswith("/deployments") for h in fake.hits) == 2
 
         # Backfilling again adds nothing: keys are the API's ids.
-        assert await backfill(config, ctx, 90 * DAY, io.StringIO()) == 0
+        assert await backfill(config.dora, ctx, 90 * DAY, io.StringIO()) == 0
         assert rows(tmp_path) == (deployments, lead)
 
 
@@ -154,7 +154,7 @@ async def test_primary_rate_limit_waits_for_the_reset(tmp_path: Path) -> None:
         config = parse(config_text("github", fake.url))
         ctx = Context(data_dir=tmp_path, clock=time.time, env={"GH_TOKEN": "gh-token"})
         out = io.StringIO()
-        assert await backfill(config, ctx, 3650 * DAY, out) == 0
+        assert await backfill(config.dora, ctx, 3650 * DAY, out) == 0
         assert "waited" in out.getvalue()
         assert all(h.status == 200 for h in fake.hits)
         assert len(rows(tmp_path)[0]) == 5  # all five production deployments, none lost
@@ -165,7 +165,7 @@ async def test_bad_token_fails_visibly(tmp_path: Path) -> None:
         config = parse(config_text("github", fake.url))
         ctx = Context(data_dir=tmp_path, clock=lambda: NOW, env={"GH_TOKEN": "wrong"})
         out = io.StringIO()
-        assert await backfill(config, ctx, 90 * DAY, out) == 1
+        assert await backfill(config.dora, ctx, 90 * DAY, out) == 1
         assert "failed (auth)" in out.getvalue()
 
 
@@ -175,7 +175,7 @@ async def test_gitlab_backfill_with_429(tmp_path: Path) -> None:
         config = parse(config_text("gitlab", fake.url))
         ctx = Context(data_dir=tmp_path, clock=lambda: NOW, env={"GL_TOKEN": "gl-token"})
         out = io.StringIO()
-        assert await backfill(config, ctx, 90 * DAY, out) == 0, out.getvalue()
+        assert await backfill(config.dora, ctx, 90 * DAY, out) == 0, out.getvalue()
         deployments, lead = rows(tmp_path)
         assert deployments == [
             (k.format(p="gitlab:acme/web"), *rest) for k, *rest in EXPECTED_DEPLOYMENTS

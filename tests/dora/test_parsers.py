@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent.config.dora import AlertmanagerIncidents, GithubSource, GitlabSource
+from exporters.dora.config import AlertmanagerIncidents, GitHubSource, GitLabSource
 from exporters.dora.parse_alertmanager import parse_alertmanager
 from exporters.dora.parse_github import parse_github
 from exporters.dora.parse_gitlab import parse_gitlab
@@ -34,8 +34,8 @@ def load(name: str) -> Any:
     return json.loads(path.read_text())
 
 
-HELLO = GithubSource(type="github", name="gh", repo="Codertocat/Hello-World", service="hello")
-WORKFLOW = GithubSource(
+HELLO = GitHubSource(type="github", name="gh", repo="Codertocat/Hello-World", service="hello")
+WORKFLOW = GitHubSource(
     type="github",
     name="gh",
     repo="octo-org/octo-repo",
@@ -43,11 +43,11 @@ WORKFLOW = GithubSource(
     deploy_signal="workflow_run",
     workflow="test",
 )
-STATS = GithubSource(type="github", name="gh", repo="sish8075/statistics-source", service="stats")
-GITLAB = GitlabSource(
+STATS = GitHubSource(type="github", name="gh", repo="sish8075/statistics-source", service="stats")
+GITLAB = GitLabSource(
     type="gitlab", name="gl", project="root/test-deployment-webhooks", service="web"
 )
-PIPELINE = GitlabSource(
+PIPELINE = GitLabSource(
     type="gitlab", name="gl", project="x", service="web", deploy_signal="pipeline"
 )
 

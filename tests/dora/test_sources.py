@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from agent import catalogue
 from agent.config import parse
-from agent.config.dora import Levels
+from exporters import catalogue
 from exporters.base import Context
-from exporters.dora import build
+from exporters.dora.config import Levels
 from exporters.dora.demo import demo_events
+from exporters.dora.exporter import build
 from exporters.dora.git import GitTagPoller
 from exporters.dora.parse_events import parse_events
 from exporters.dora.snapshot import compute
@@ -82,8 +82,8 @@ async def test_git_source_failure_is_visible(tmp_path: Path) -> None:
             f"    - {{type: git, name: repo, path: '{tmp_path / 'missing'}', service: tool}}",
         )
     )
-    exporter = build(config, Context(data_dir=tmp_path, env=ENV))
-    poller = next(s for s in exporter.sources if s.name == "repo")
+    exporter = build(config.dora, Context(data_dir=tmp_path, env=ENV))
+    poller = next(s for s in exporter.pollers if s.name == "repo")
     from exporters.base import SourceError
 
     with pytest.raises(SourceError) as err:
@@ -109,19 +109,19 @@ def test_demo_events_show_every_level_and_an_open_incident(tmp_path: Path) -> No
 
 
 async def test_collectors_expose_exactly_the_catalogue(tmp_path: Path) -> None:
-    exporter = build(parse(CONFIG), Context(data_dir=tmp_path, env=ENV))
+    exporter = build(parse(CONFIG).dora, Context(data_dir=tmp_path, env=ENV))
     names = {m.name for c in exporter.collectors() for m in c.collect()}
     # prometheus_client strips _total from counter family names.
     assert {n if n in catalogue.DORA else f"{n}_total" for n in names} == set(catalogue.DORA)
 
 
-def test_only_dora_environments_count() -> None:
+def test_only_dora_environments_count(tmp_path: Path) -> None:
     from agent.config import parse
-    from exporters.dora.exporter import counted_environments
 
     config = parse(
         "version: 1\nproject: p\ndora:\n  environments: [production]\n  sources:\n"
         "    - {type: github, name: gh, repo: a/b, service: s, environments: [staging]}\n"
         "    - {type: git, name: g, path: ., service: s, environment: qa}\n"
     )
-    assert counted_environments(config) == frozenset({"production"})
+    exporter = build(config.dora, Context(data_dir=tmp_path, env=ENV))
+    assert exporter.environments == frozenset({"production"})

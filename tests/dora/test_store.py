@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config.dora import Levels
+from exporters.dora.config import Levels
 from exporters.dora.records import Batch, Commit, Deployment, Incident, ShippedCommit
 from exporters.dora.snapshot import compute
 from exporters.dora.store import MIGRATIONS, EventStore, StoreError, connect, migrate

@@ -22,6 +22,7 @@ from agent.cli import parser
 from agent.config import parse
 from agent.generate import compose
 from agent.settings import Settings
+from exporters.base import Context
 from tests.support.procs import free_port
 
 
@@ -115,7 +116,9 @@ async def _probe(argv: list[str], env: dict[str, str]) -> int:
 async def test_healthcheck_commands_pass_on_a_live_agent_and_fail_otherwise(
     root: Path, tmp_path: Path
 ) -> None:
-    settings = Settings(config=parse("version: 1\nproject: t\n"), exporters=(), data_dir=tmp_path)
+    settings = Settings(
+        config=parse("version: 1\nproject: t\n"), exporters=(), context=Context(data_dir=tmp_path)
+    )
     server = TestServer(create_app(settings, exporters=[]), host="127.0.0.1", port=free_port())
     await server.start_server()
     try:

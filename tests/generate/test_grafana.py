@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from agent import catalogue
 from agent.config import Config, load, parse
 from agent.generate import HEADER, render_all, serialise
 from agent.generate.grafana import dashboards, metric_names, panel_queries, render
 from agent.generate.grafana.provisioning import DASHBOARDS_PATH
 from agent.generate.hosts import COMPOSE, native
 from agent.generate.naming import DATASOURCE_UID, dashboard_uid
+from exporters import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}

@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.config import Config
+from agent.config import SEVERITIES, Config, Duration
 from agent.config.loader import load, parse
-from agent.config.types import SEVERITIES, Duration
 from agent.generate import naming, rules
 from agent.generate.artefact import serialise
 from agent.generate.hosts import COMPOSE

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.config import Config
-from agent.config.types import SEVERITIES
+from agent.config import SEVERITIES, Config
 
 from .cost import budget_steps, currency_unit
 from .dora import PER_DAY, frequency_steps, key_steps

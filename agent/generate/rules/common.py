@@ -9,8 +9,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from agent.config import Config
-from agent.config.types import Duration, Severity
+from agent.config import Config, Duration, Severity
 
 from ..naming import runbook_url
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from agent.config import Config
-from agent.config.cost import Budget
-from agent.config.types import SEVERITIES, Severity
+from agent.config import SEVERITIES, Config, Severity
+from exporters.cost.config import Budget
 
 from ..naming import rule_group
 from .common import (

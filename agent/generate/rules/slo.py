@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
-from agent.config import Config
+from agent.config import Config, Duration, Severity
 from agent.config.models import Slo
-from agent.config.types import Duration, Severity
 
 from ..naming import rule_group, runbook_url, slo_alert
 from ..naming import window as window_name

@@ -1,4 +1,4 @@
-"""Value types shared by the config models: durations, severities, names."""
+"""Config value types every section model shares: the strict base, durations, names."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import GetCoreSchemaHandler, StringConstraints
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, StringConstraints
 from pydantic_core import core_schema
+
+
+class Strict(BaseModel):
+    """Immutable, rejects unknown keys: a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
 
 Severity = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")

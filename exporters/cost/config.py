@@ -8,8 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Strict
-from .types import Duration, LabelName, Name, Severity
+from exporters.config import Duration, LabelName, Name, Severity, Strict
 
 _GROUP_BY = re.compile(r"^(SERVICE|LINKED_ACCOUNT|REGION|TAG:[\w.:/=+@-]+)$")
 

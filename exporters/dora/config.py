@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .base import Strict
-from .types import Duration, EnvName, Name, Severity
+from exporters.config import Duration, EnvName, Name, Severity, Strict
 
 
-class GithubSource(Strict):
+class GitHubSource(Strict):
     type: Literal["github"]
     name: Name
     repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
@@ -24,13 +23,13 @@ class GithubSource(Strict):
     workflow: str | None = None
 
     @model_validator(mode="after")
-    def _workflow(self) -> GithubSource:
+    def _workflow(self) -> GitHubSource:
         if self.deploy_signal == "workflow_run" and not self.workflow:
             raise ValueError("deploy_signal workflow_run needs workflow (the workflow name)")
         return self
 
 
-class GitlabSource(Strict):
+class GitLabSource(Strict):
     type: Literal["gitlab"]
     name: Name
     project: str | int
@@ -59,7 +58,7 @@ class EventsSource(Strict):
 
 
 DoraSource = Annotated[
-    GithubSource | GitlabSource | GitSource | EventsSource, Field(discriminator="type")
+    GitHubSource | GitLabSource | GitSource | EventsSource, Field(discriminator="type")
 ]
 
 
@@ -95,7 +94,7 @@ class DurationThresholds(Strict):
 
 
 class Levels(Strict):
-    """2023 State of DevOps clusters, made monotone (DESIGN §6)."""
+    """2023 State of DevOps clusters, made monotone (docs/metrics.md, DORA definitions)."""
 
     deployment_frequency_per_day: Thresholds = Thresholds(elite=1.0, high=1 / 7, medium=1 / 30)
     lead_time: DurationThresholds = DurationThresholds(

@@ -6,8 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Strict
-from .types import Duration, Name
+from exporters.config import Duration, Name, Strict
 
 
 class Process(Strict):

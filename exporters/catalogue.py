@@ -1,10 +1,12 @@
-"""The metric catalogue of DESIGN §6: every family an OpsLens exporter exposes.
+"""The metric catalogue: every family an OpsLens exporter exposes (docs/metrics.md).
 
-Dashboards and rules may only use these names (or recording rules), and a test keeps
-this list, the docs and what the collectors expose in agreement.
+Dashboards and rules may only use these names (or recording rules), and tests keep this
+list, the README, docs/metrics.md and what the collectors expose in agreement.
 """
 
 from __future__ import annotations
+
+from exporters.dora import metrics as dora
 
 SELF = (
     "opslens_source_up",
@@ -30,23 +32,7 @@ COST = (
     "opslens_paid_api_cap_reached",
 )
 
-DORA = (
-    "dora_deployments_total",
-    "dora_failed_deployments_total",
-    "dora_change_failures_total",
-    "dora_rework_deployments_total",
-    "dora_incidents_total",
-    "dora_lead_time_seconds",
-    "dora_time_to_restore_seconds",
-    "dora_incidents_open",
-    "dora_last_deployment_timestamp_seconds",
-    "dora_deployment_frequency_per_day",
-    "dora_lead_time_median_seconds",
-    "dora_change_failure_ratio",
-    "dora_time_to_restore_median_seconds",
-    "dora_rework_ratio",
-    "dora_performance_level",
-)
+DORA = tuple(f.exposed for f in dora.FAMILIES)
 
 APP = (
     "http_requests_total",
@@ -78,11 +64,7 @@ SCRAPE = ("up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS", "
 
 ALL = SELF + COST + DORA + APP
 
-HISTOGRAMS = (
-    "http_request_duration_seconds",
-    "dora_lead_time_seconds",
-    "dora_time_to_restore_seconds",
-)
+HISTOGRAMS = ("http_request_duration_seconds", *(f.name for f in dora.of_kind("histogram")))
 
 
 def series_names() -> frozenset[str]:
