@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint tools venv generate check bench clean
+.PHONY: demo test test-docker lint tools venv generate check bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ check: venv tools
 
 test: venv tools lint check
 	$(BIN)/pytest -q
+
+# Where a Docker engine runs: the generated compose stack, checked by `docker compose`.
+test-docker: venv
+	$(BIN)/pytest -q -m docker
 
 demo: venv tools
 	$(BIN)/opslens up --demo

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from exporters.config import SEVERITIES, Duration, LabelName, Name, Severity, Strict
 
 # Secrets are always *_file paths that Alertmanager reads itself: the generated
-# alertmanager.yml must never hold a secret (docs/config.md). OpsLens generates for
+# alertmanager.yml must never hold a secret (docs/config.md#secrets). OpsLens generates for
 # Alertmanager 0.25, so only fields that release accepts are modelled.
 
 ALERTMANAGER_VERSION = "0.25"

@@ -28,7 +28,7 @@ def _route(ingest: Callable[..., Awaitable[Reply]], limit: int) -> Handler:
 
 
 def setup(app: web.Application, exporter: DoraExporter) -> None:
-    """Add the webhook and event routes (docs/http-api.md)."""
+    """Add the webhook and event routes (docs/http-api.md#routes)."""
     ingest = exporter.ingestor
     limit = app[SETTINGS].config.agent.max_body_bytes
     app.router.add_post("/webhooks/github", _route(ingest.github, limit))

@@ -17,7 +17,7 @@ from .store import BUCKETS
 
 
 class DoraCollector:
-    """Expose the DORA families of `metrics.py` from `snapshot()` (docs/metrics.md)."""
+    """Expose the DORA families of `metrics.py` from `snapshot()` (docs/metrics.md#dora)."""
 
     def __init__(self, snapshot: Callable[[], Snapshot]):
         self._snapshot = snapshot

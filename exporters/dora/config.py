@@ -94,7 +94,7 @@ class DurationThresholds(Strict):
 
 
 class Levels(Strict):
-    """2023 State of DevOps clusters, made monotone (docs/metrics.md, DORA definitions)."""
+    """2023 State of DevOps clusters, made monotone (docs/metrics.md#performance-levels)."""
 
     deployment_frequency_per_day: Thresholds = Thresholds(elite=1.0, high=1 / 7, medium=1 / 30)
     lead_time: DurationThresholds = DurationThresholds(

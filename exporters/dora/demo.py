@@ -81,7 +81,10 @@ def _service(
 
 
 def demo_events(now: datetime) -> list[dict[str, Any]]:
-    """Generic events (docs/http-api.md) for 90 days before `now`; the same `now` gives the same list."""
+    """Generic events for the 90 days before `now`; the same `now` gives the same list.
+
+    The schema is docs/http-api.md#generic-events.
+    """
     now = now.replace(microsecond=0)
     events = [
         *_service(now, "storefront", 6 * HOUR, 3 * HOUR, 0, 40, 25 * timedelta(minutes=1)),

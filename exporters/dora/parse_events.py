@@ -1,4 +1,7 @@
-"""Generic events (`POST /api/v1/events`, docs/http-api.md): one object or a list, to records."""
+"""Generic events (`POST /api/v1/events`): one object or a list, to records.
+
+The schema is docs/http-api.md#generic-events.
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Counters and histograms are aggregates over all stored records, so they never reset on a
 restart and a redelivery cannot double count. Windowed gauges (7d, 30d, 90d) and levels
-follow docs/metrics.md (DORA definitions). Medians are exact (SQLite window functions, no sampling).
+follow docs/metrics.md#dora-definitions. Medians are exact (SQLite window functions, no sampling).
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ async def test_exposition_passes_promtool_check_metrics(target: int, tmp_path: P
         [promtool, "check", "metrics"], input=body, capture_output=True, timeout=30
     )
     problems = [line for line in check.stderr.decode().splitlines() if line.strip()]
-    # The catalogue (docs/metrics.md) fixes this name; promtool's lint dislikes its `_count` suffix, nothing else.
+    # docs/metrics.md#host-processes-and-probes fixes this name; promtool's lint dislikes
+    # its `_count` suffix, nothing else.
     known = (
         'host_process_count non-histogram and non-summary metrics should not have "_count" suffix'
     )

@@ -231,7 +231,7 @@ def _get(url: str) -> Any:
         return json.load(response)
 
 
-@pytest.mark.integration
+@pytest.mark.docker
 def test_docker_compose_config_accepts_the_file(root: Path, tmp_path: Path) -> None:
     docker = shutil.which("docker")
     if (
