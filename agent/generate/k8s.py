@@ -17,9 +17,15 @@ from agent.config import Config
 
 from . import alertmanager, grafana, rules
 from .artefact import HEADER, Artefact, dump_yaml
-from .compose import AGENT_COMMAND, AGENT_PORT, CONFIG_PATH, DATA_DIR
 from .hosts import Hosts
-from .naming import AGENT_JOB
+from .naming import (
+    AGENT_COMMAND,
+    AGENT_CONFIG_PATH,
+    AGENT_DATA_DIR,
+    AGENT_JOB,
+    AGENT_PORT,
+    AGENT_UID,
+)
 from .secrets import METRICS_TOKEN, SECRETS_DIR, SecretFile, secret_files
 
 AGENT = "opslens-agent"
@@ -30,7 +36,6 @@ ALERTMANAGER_CONFIG = "opslens-alertmanager-config"
 # prometheus-operator reads `alertmanager.yaml` from the configSecret and mounts every
 # other key (our templates) in this folder.
 OPERATOR_CONFIG_DIR = "/etc/alertmanager/config"
-UID = 10001  # the user the Dockerfile creates
 
 FILES = {
     "configmap": "k8s/agent-configmap.yaml",
@@ -87,8 +92,8 @@ def deployment(config: Config, entries: list[SecretFile], config_hash: str) -> d
         {"name": "tmp", "emptyDir": {}},
     ]
     mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": posixpath.dirname(CONFIG_PATH), "readOnly": True},
-        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "config", "mountPath": posixpath.dirname(AGENT_CONFIG_PATH), "readOnly": True},
+        {"name": "data", "mountPath": AGENT_DATA_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     if mine:
@@ -124,8 +129,8 @@ def deployment(config: Config, entries: list[SecretFile], config_hash: str) -> d
         },
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": UID,
-            "runAsGroup": UID,
+            "runAsUser": AGENT_UID,
+            "runAsGroup": AGENT_UID,
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
@@ -159,9 +164,9 @@ def deployment(config: Config, entries: list[SecretFile], config_hash: str) -> d
                     "enableServiceLinks": False,
                     "securityContext": {
                         "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
+                        "runAsUser": AGENT_UID,
+                        "runAsGroup": AGENT_UID,
+                        "fsGroup": AGENT_UID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
@@ -319,7 +324,7 @@ def objects(config: Config, hosts: Hosts) -> dict[str, dict[str, Any]]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta("opslens-config", _selector(config)),
-        "data": {posixpath.basename(CONFIG_PATH): text},
+        "data": {posixpath.basename(AGENT_CONFIG_PATH): text},
     }
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return {

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.config import Config
-from agent.config.types import SEVERITIES
+from agent.config import SEVERITIES, Config
 
 from .panels import (
     Panel,
