@@ -19,6 +19,7 @@ import pytest
 
 from agent.config import parse
 from agent.generate import alertmanager, write
+from agent.generate.naming import ALERTMANAGER_CONFIG_FILE
 from tests.support.procs import alertmanager as run_alertmanager
 from tests.support.sinks import HttpSink, SmtpSink, http_sink, smtp_sink, wait_until
 
@@ -105,7 +106,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         text = CONFIG.format(secrets=secrets, sink=http.url, topic=TOPIC, smarthost=smtp.smarthost)
         config = parse(text, "routing-test.yaml")
         write(alertmanager.render(config), tmp_path)
-        generated = tmp_path / alertmanager.CONFIG_PATH
+        generated = tmp_path / ALERTMANAGER_CONFIG_FILE
         for secret in (PAGER_KEY, PAYMENTS_KEY, HOOK_TOKEN):
             assert secret not in generated.read_text(encoding="utf-8")
         with run_alertmanager(generated, tmp_path) as url:
