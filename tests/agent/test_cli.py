@@ -1,4 +1,4 @@
-"""The CLI as `main(argv) -> int`: exit codes and messages per DESIGN §3."""
+"""The CLI as `main(argv) -> int`: its exit codes and messages."""
 
 from __future__ import annotations
 
