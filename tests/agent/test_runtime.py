@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from agent.runtime import Exposition, MetricsEndpoint, PollLoop, Runtime, backoff_delay
 from exporters.base import SourceError
+from tests.support.waiting import wait_until_async
 
 
 class FlakySource:
@@ -137,17 +138,18 @@ async def test_runtime_self_metrics(fmt: bool) -> None:
 
 
 async def test_runtime_start_stop_lifecycle() -> None:
-    exporter = FakeExporter([FlakySource("s")])
+    source = FlakySource("s")
+    exporter = FakeExporter([source])
     runtime = Runtime([exporter])
     await runtime.start()
     assert exporter.started
-    for _ in range(10):  # the poll task runs as soon as the loop gets control
-        await asyncio.sleep(0)
-    assert exporter.pollers[0].polls == 1
-    assert runtime.ready
+    tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("poll:")]
+    assert [t.get_name() for t in tasks] == ["poll:test/s"]
+    await wait_until_async(lambda: runtime.ready, timeout=10, what="the first poll")
+    assert source.polls == 1  # then the loop sleeps its 60 s interval
     await runtime.stop()
     assert exporter.stopped
-    # Stopped loops poll no more: the interval sleep was cancelled, not left pending.
-    await asyncio.sleep(0.01)
-    assert exporter.pollers[0].polls == 1
-    assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("poll:"))
+    # Stopped loops poll no more: a cancelled task cannot run again, so no waiting is needed
+    # to see that the interval sleep was cancelled rather than left pending.
+    assert all(t.cancelled() for t in tasks)
+    assert source.polls == 1
