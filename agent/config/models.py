@@ -12,6 +12,7 @@ from .base import Strict
 from .cost import CostConfig
 from .dora import DoraConfig
 from .notify import NotifyConfig
+from .reports import ReportsConfig
 from .types import Duration, EnvName, LabelName, Name, Severity
 
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
@@ -216,6 +217,7 @@ class Config(Strict):
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
     dashboards: list[Dashboard] = Field(default_factory=_all_dashboards)
+    reports: ReportsConfig = ReportsConfig()
 
     prometheus: PrometheusConfig = PrometheusConfig()
     deploy: DeployConfig = DeployConfig()
