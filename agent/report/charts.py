@@ -187,7 +187,9 @@ def budget_left(remaining: float | None, title: str, width: int = 160) -> str:
     """Error budget left, 0–100%, red once overspent."""
     height = 16
     if remaining is None:
-        return sparkline([], title, width, height)
+        track = f'<rect x="0.5" y="2.5" width="{width - 1}" height="11" fill="none" '
+        track += f'stroke="{GREY}" stroke-dasharray="3 3" rx="2"/>'
+        return _svg("budget", width, height, f"{title}: not computable", track)
     fill = max(0.0, min(1.0, remaining))
     color = RED if remaining <= 0 else ORANGE if remaining < 0.25 else GREEN
     body = (

@@ -24,6 +24,13 @@ def percent(ratio: float | None, digits: int = 1) -> str:
     return f"{ratio * 100:.{digits}f}%"
 
 
+def signed_percent(ratio: float) -> str:
+    """A relative change: `+50%`, `−0.3%` (small changes keep a decimal, never `-0%`)."""
+    value = ratio * 100
+    text = f"{abs(value):.1f}" if abs(value) < 10 else f"{abs(value):.0f}"
+    return ("+" if value > 0 else "−" if value < 0 else "±") + text + "%"
+
+
 def precise_percent(ratio: float | None) -> str:
     """Attainment-style percentages: 99.95% must not round to 100%."""
     if ratio is None:

@@ -62,6 +62,7 @@ class ReportRenderer:
             "money": fmt.money,
             "signed_money": fmt.signed_money,
             "percent": fmt.percent,
+            "signed_percent": fmt.signed_percent,
             "precise_percent": fmt.precise_percent,
             "duration": fmt.duration,
             "number": fmt.number,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -9,10 +10,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 
 from agent.config import Config, parse
+from agent.report.collect import make_report
+from agent.report.model import Report
+from agent.report.prometheus import PrometheusClient
 from tests.report import history
 from tests.support.procs import prometheus, require
 
@@ -70,3 +76,22 @@ def loaded_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hist
     )
     with prometheus(config, workdir, extra) as url:
         yield History(url, end, workdir)
+
+
+async def make(config: Config, url: str, end: float, kind: str = "review") -> Report:
+    """The report of `kind` ending at `end`, read from the Prometheus at `url`."""
+    async with aiohttp.ClientSession() as session:
+        return await make_report(
+            config,
+            PrometheusClient(session, url),
+            kind=kind,
+            period="1d" if kind == "daily_digest" else "7d",
+            now=end,
+            zone=ZoneInfo("UTC"),
+        )
+
+
+@pytest.fixture(scope="session")
+def weekly(loaded_prometheus: History) -> Report:
+    config = loaded_prometheus.config()
+    return asyncio.run(make(config, loaded_prometheus.url, loaded_prometheus.end))
