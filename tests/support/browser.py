@@ -53,8 +53,8 @@ MEASURE = """
   document.querySelectorAll('body *').forEach(function (el) {
     var r = el.getBoundingClientRect();
     if (r.width > 0 && r.right > vw + 0.5) {
-      out.overflow.push(el.tagName.toLowerCase() + (el.className && el.className.baseVal === undefined
-        ? '.' + el.className : '') + ' right=' + r.right); } });
+      var cls = typeof el.className === 'string' && el.className ? '.' + el.className : '';
+      out.overflow.push(el.tagName.toLowerCase() + cls + ' right=' + r.right); } });
   var pre = document.createElement('pre'); pre.id = 'opslens-measure';
   pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
 })();
