@@ -13,6 +13,7 @@ from aiohttp import web
 
 from agent import __version__
 from agent.exporters_table import WEB_ROUTES, build_exporter, resolve
+from agent.report import scheduler as report_scheduler
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.web.keys import METRICS_TOKEN, RUNTIME, SETTINGS
@@ -35,6 +36,7 @@ def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) 
     app[METRICS_TOKEN] = _metrics_token(settings)
     app[RUNTIME] = Runtime(exporters, clock=settings.clock)
     app.cleanup_ctx.append(_runtime_ctx)
+    report_scheduler.install(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
