@@ -18,7 +18,7 @@ Kind = Literal["review", "daily_digest"]
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_ADDRESS = r"^[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+$"
+_ADDRESS = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+$")
 
 
 def _zone(name: str) -> str:
@@ -32,7 +32,13 @@ def _zone(name: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(_zone)]
-Address = Annotated[str, Field(pattern=_ADDRESS)]
+def _address(value: str) -> str:
+    if not _ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
 
 
 @dataclass(frozen=True)
