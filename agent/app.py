@@ -17,6 +17,7 @@ from agent.report import scheduler as report_scheduler
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.web.keys import METRICS_TOKEN, RUNTIME, SETTINGS
+from agent.web.status import status_handler
 from exporters.base import Exporter
 
 log = logging.getLogger("opslens.agent")
@@ -40,7 +41,7 @@ def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_get("/", status_page)
+    app.router.add_get("/", status_handler(lambda r: _authorized(r, r.app[METRICS_TOKEN])))
     for exporter in exporters:
         if exporter.name in WEB_ROUTES:
             resolve(WEB_ROUTES[exporter.name])(app, exporter)

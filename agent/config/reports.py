@@ -32,6 +32,8 @@ def _zone(name: str) -> str:
 
 
 TimeZone = Annotated[str, AfterValidator(_zone)]
+
+
 def _address(value: str) -> str:
     if not _ADDRESS.match(value):
         raise ValueError(f"{value!r} is not an e-mail address")

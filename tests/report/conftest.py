@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,34 +35,12 @@ class History:
         return path
 
 
-def backfill(workdir: Path, end: float) -> Path:
-    """Write the history as OpenMetrics and turn it into TSDB blocks; return the data dir."""
-    promtool = require("promtool")
-    data = workdir / "prom-data"
-    data.mkdir(parents=True, exist_ok=True)
-    sources = []
-    for i, text in enumerate(history.openmetrics_days(end)):
-        sources.append(workdir / f"history-{i:02d}.om")
-        sources[-1].write_text(text, encoding="utf-8")
-
-    def create(source: Path) -> None:
-        argv = [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet"]
-        done = subprocess.run([*argv, str(source), str(data)], capture_output=True, text=True)
-        assert done.returncode == 0, f"promtool backfill of {source} failed: {done.stderr}"
-        source.unlink()
-
-    # Each 2h block costs promtool a fixed ~70ms of writing: use both cores.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(create, sources))
-    return data
-
-
 @pytest.fixture(scope="session")
 def loaded_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     workdir = tmp_path_factory.mktemp("report-prometheus")
     # A few minutes before now: the CLI's own clock then still lands inside the history.
     end = float(int(time.time()) // 60 * 60 - 120)
-    backfill(workdir, end)
+    history.backfill(workdir, end, require("promtool"))
     config = workdir / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
     extra = (
