@@ -134,8 +134,10 @@ def cost_section(config: Config, plan: Plan, results: Results) -> CostSection:
             spends.append(ServiceSpend(service, currency, 0.0, prev, (None,) * days))
     # Amounts in different currencies are never ranked against each other.
     top = _per_currency((s for s in spends if s.spend > 0), lambda s: -s.spend, TOP_SERVICES)
+    # Without any figure for the previous period every service would look "new".
+    compared = bool(previous)
     movers = _per_currency(
-        (s for s in spends if s.change != 0), lambda s: -abs(s.change), TOP_MOVERS
+        (s for s in spends if compared and s.change != 0), lambda s: -abs(s.change), TOP_MOVERS
     )
     anomalies = tuple(
         sorted(
@@ -164,6 +166,7 @@ def cost_section(config: Config, plan: Plan, results: Results) -> CostSection:
         config.cost.anomaly.threshold,
         _daily_steps(queries["cost.daily"]),
         covered,
+        compared,
     )
 
 

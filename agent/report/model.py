@@ -89,6 +89,7 @@ class CostSection:
     anomaly_threshold: float
     days: int
     days_with_data: int
+    compared: bool = True  # the previous period has cost data to compare with
 
 
 @dataclass(frozen=True)

@@ -185,13 +185,14 @@ def delivery_queries(config: Config, period: Period) -> tuple[Query, ...]:
             panels=(level,),
         )
     )
-    env = f'environment=~"{_environments(config)}"'
-    deployed = f"increase(dora_deployments_total{{{env}}}[{period.range}])"
+    # Successful deployments in the exporter's window, from its store: right after a
+    # backfill too, unlike an increase() of the counter over what Prometheus has seen.
+    days = 7 if period.dora_window == "7d" else 30
     out.append(
         Query(
             "dora.deployments",
-            "Deployments in the period",
-            f"sum by (service, environment) ({deployed})",
+            f"Successful deployments in the trailing {period.dora_window}",
+            f"dora_deployment_frequency_per_day{{{sel}}} * {days}",
             end,
             panels=(Panel("dora", "Deployments (time range)"),),
         )

@@ -366,3 +366,20 @@ def test_months_resolve_in_the_report_zone() -> None:
     assert resolve("month", now, BERLIN).end - resolve("month", now, BERLIN).start < timedelta(
         hours=1
     )
+
+
+def test_without_a_previous_period_nothing_is_called_a_mover() -> None:
+    """A Prometheus younger than the period: no service is "new", no change is claimed."""
+    config = load(ROOT / "opslens.yaml")
+    period = resolve("7d", 1_800_000_000, ZoneInfo("UTC"))
+    plan = review_plan(config, period)
+    results: dict[str, object] = {q.key: [] for q in plan.queries()}
+    end = period.end.timestamp()
+    labels = {"service": "AmazonEC2", "currency": "USD"}
+    results["cost.daily"] = [Series(labels, ((end, 100.0),))]
+    report = build_report(config, "review", period, plan, results, (), period.end, "")  # type: ignore[arg-type]
+    cost = report.sections[0].body
+    assert cost is not None and cost.top[0].spend == 100.0  # type: ignore[union-attr]
+    assert (cost.compared, cost.movers, cost.days_with_data) == (False, (), 1)  # type: ignore[union-attr]
+    text = ReportRenderer().text(report)
+    assert "no cost data for the previous period" in text and "+100" not in text
