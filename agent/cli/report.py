@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _chosen(args: argparse.Namespace, config: Config) -> ScheduledReport | str | None:
-    """The configured report to follow, None for an ad-hoc review, or an error message."""
+    """Find the configured report to follow: None for an ad-hoc review, or an error."""
     if args.report:
         found = config.reports.get(args.report)
         if found is None:

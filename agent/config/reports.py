@@ -148,7 +148,7 @@ class ReportsConfig(Strict):
         return value
 
     def zone(self, report: ScheduledReport | None = None) -> ZoneInfo:
-        """The time zone of a report: its own, else the section's."""
+        """Return the time zone of a report: its own, else the section's."""
         return ZoneInfo((report.timezone if report else None) or self.timezone)
 
     def get(self, name: str) -> ScheduledReport | None:

@@ -75,7 +75,7 @@ def _series(results: Results, key: str) -> list[Series]:
 
 
 def _daily_values(series: Series, query: PlannedQuery) -> tuple[float | None, ...]:
-    """Values at each step of a daily range query, None where the series had no point."""
+    """Return the value at each step of a daily range query, None where there was none."""
     assert query.start is not None and query.step is not None
     steps = round((query.at - query.start) / query.step) + 1
     by_step = {round((t - query.start) / query.step): v for t, v in series.points}
@@ -406,7 +406,7 @@ def episodes(series: Sequence[Series], gap: float, end: float) -> list[Episode]:
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile: always one of the values, as people quote resolution times."""
+    """Take the nearest-rank percentile: one of the values, as resolution times are quoted."""
     if not values:
         return None
     ordered = sorted(values)

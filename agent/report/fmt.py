@@ -25,14 +25,14 @@ def percent(ratio: float | None, digits: int = 1) -> str:
 
 
 def signed_percent(ratio: float) -> str:
-    """A relative change: `+50%`, `−0.3%` (small changes keep a decimal, never `-0%`)."""
+    """Format a relative change: `+50%`, `−0.3%` (small changes keep a decimal, never `-0%`)."""
     value = ratio * 100
     text = f"{abs(value):.1f}" if abs(value) < 10 else f"{abs(value):.0f}"
     return ("+" if value > 0 else "−" if value < 0 else "±") + text + "%"
 
 
 def precise_percent(ratio: float | None) -> str:
-    """Attainment-style percentages: 99.95% must not round to 100%."""
+    """Format attainment so that 99.95% never rounds to 100%."""
     if ratio is None:
         return NA
     value = ratio * 100
@@ -44,7 +44,7 @@ def precise_percent(ratio: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds as people say them: `45s`, `12m`, `3h 20m`, `2.5d`."""
+    """Say seconds as people do: `45s`, `12m`, `3h 20m`, `2.5d`."""
     if seconds is None:
         return NA
     s = abs(seconds)
@@ -67,7 +67,7 @@ def number(value: float | None, digits: int = 2) -> str:
 
 
 def dora_value(key: str, value: float | None) -> str:
-    """A DORA key in its natural unit."""
+    """Format a DORA key in its natural unit."""
     if value is None:
         return NA
     if key == "deployment_frequency":
@@ -78,7 +78,7 @@ def dora_value(key: str, value: float | None) -> str:
 
 
 def dora_change(key: str, value: float | None, previous: float | None) -> str:
-    """The change against the previous period, or N/A when either end is missing."""
+    """Format the change against the previous period; N/A when either end is missing."""
     if value is None or previous is None:
         return NA
     delta = value - previous

@@ -28,7 +28,7 @@ def _walk(panels: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
 
 
 def panel_index(config: Config) -> PanelIndex:
-    """(dashboard name, panel title) → (dashboard uid, panel id), for the config's dashboards."""
+    """Map (dashboard name, panel title) to (uid, panel id) in the config's dashboards."""
     index: dict[tuple[str, str], tuple[str, int]] = {}
     for name, board in dashboards(config).items():
         for panel in _walk(board.get("panels", [])):

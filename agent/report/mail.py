@@ -37,7 +37,7 @@ def build_message(
 
 
 def smtp_password(smtp: Smtp, config_dir: Path) -> str | None:
-    """The password from `auth_password_file` (relative to the config), never from YAML."""
+    """Read the password from `auth_password_file` (relative to the config), never from YAML."""
     if smtp.auth_password_file is None:
         return None
     path = config_dir / smtp.auth_password_file

@@ -37,12 +37,12 @@ class Period:
 
     @property
     def range(self) -> str:
-        """The period as a PromQL range, e.g. `604800s`."""
+        """Return the period as a PromQL range, e.g. `604800s`."""
         return f"{self.seconds}s"
 
     @property
     def dora_window(self) -> str:
-        """The exporter's rolling DORA window closest to the period (7d, 30d or 90d exist)."""
+        """Pick the exporter's rolling DORA window closest to the period (7d, 30d or 90d exist)."""
         return "7d" if self.seconds <= 7 * DAY else "30d"
 
     @property
@@ -69,7 +69,7 @@ def _previous_month_start(first: datetime) -> datetime:
 
 
 def resolve(name: str, now: float, tz: ZoneInfo) -> Period:
-    """The period `name` ending now (months start at local midnight on the 1st)."""
+    """Resolve the period `name` ending at `now` (months start at local midnight on the 1st)."""
     end = datetime.fromtimestamp(now, tz)
     if name in FIXED_DAYS:
         length = timedelta(days=FIXED_DAYS[name])

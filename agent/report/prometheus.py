@@ -39,7 +39,7 @@ class QueryError(Exception):
 
 
 def parse_result(body: Mapping[str, Any]) -> Result:
-    """The `data` of a successful API answer → samples (vector) or series (matrix)."""
+    """Parse an API answer into samples (vector) or series (matrix)."""
     if body.get("status") != "success":
         raise QueryError(f"{body.get('errorType', 'error')}: {body.get('error', 'no detail')}")
     data = body.get("data") or {}

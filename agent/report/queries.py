@@ -292,7 +292,7 @@ def alerts_queries(
 
 
 def review_plan(config: Config, period: Period) -> Plan:
-    """Every query of the review: cost, delivery, reliability and alerts."""
+    """Plan every query of the review: cost, delivery, reliability and alerts."""
     return Plan(
         {
             "cost": cost_queries(config, period),
@@ -304,5 +304,5 @@ def review_plan(config: Config, period: Period) -> Plan:
 
 
 def digest_plan(config: Config, period: Period) -> Plan:
-    """The daily digest: the period's low-severity alerts, which page nobody."""
+    """Plan the daily digest: the period's low-severity alerts, which page nobody."""
     return Plan({"alerts": alerts_queries(config, period, severity="low")})

@@ -24,7 +24,7 @@ SEVERITY_COLORS = {
 
 
 def environment() -> jinja2.Environment:
-    """The templates' environment: autoescape for HTML, strict about undefined names."""
+    """Build the templates' environment: autoescape for HTML, strict about undefined names."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
@@ -100,7 +100,7 @@ def _gauge(b: BudgetStatus) -> Markup:
 
 
 def _spend(top: Sequence[ServiceSpend]) -> Markup:
-    """One bar chart per currency: amounts in different currencies share no scale."""
+    """Draw one bar chart per currency: amounts in different currencies share no scale."""
     out = []
     for currency in dict.fromkeys(s.currency for s in top):
         items = [

@@ -53,7 +53,7 @@ def _at(day: datetime, when: When, tz: ZoneInfo) -> datetime:
 
 
 def latest_occurrence(when: When, tz: ZoneInfo, now: datetime) -> datetime:
-    """The most recent scheduled time at or before `now`."""
+    """Return the most recent scheduled time at or before `now`."""
     local = now.astimezone(tz)
     if when.every == "daily":
         candidate = _at(local, when, tz)
@@ -72,7 +72,7 @@ def latest_occurrence(when: When, tz: ZoneInfo, now: datetime) -> datetime:
 
 
 def next_occurrence(when: When, tz: ZoneInfo, now: datetime) -> datetime:
-    """The first scheduled time strictly after `now`."""
+    """Return the first scheduled time strictly after `now`."""
     local = now.astimezone(tz)
     for ahead in range(0, 33):
         day = local + timedelta(days=ahead)
@@ -182,7 +182,7 @@ class ReportScheduler:
         return sent
 
     def seconds_to_next(self) -> float:
-        """Seconds until the next scheduled time of any report (at most MAX_SLEEP)."""
+        """Return the seconds until any report is next due (at most MAX_SLEEP)."""
         now = self._clock()
         waits = [MAX_SLEEP]
         for report in self._config.reports.scheduled:
@@ -198,7 +198,7 @@ class ReportScheduler:
 
 
 def agent_scheduler(settings: Settings, session: aiohttp.ClientSession) -> ReportScheduler:
-    """The scheduler `opslens run` uses: Prometheus over `session`, mail through notify.smtp."""
+    """Build the scheduler of `opslens run`: Prometheus over `session`, mail via notify.smtp."""
     config = settings.config
     renderer = ReportRenderer()
 
