@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
-from agent import __version__
 from agent.exporters_table import build_exporter, web_setup
+from agent.report import scheduler as report_scheduler
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.web.keys import METRICS_TOKEN, RUNTIME, SETTINGS
+from agent.web.status import status_handler
 from exporters.auth import bearer_ok
 from exporters.base import Exporter
 
@@ -34,10 +33,11 @@ def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) 
     app[METRICS_TOKEN] = _metrics_token(settings)
     app[RUNTIME] = Runtime(exporters, clock=settings.context.clock)
     app.cleanup_ctx.append(_runtime_ctx)
+    report_scheduler.install(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_get("/", status_page)
+    app.router.add_get("/", status_handler(lambda r: _authorized(r, r.app[METRICS_TOKEN])))
     for exporter in exporters:
         if setup := web_setup(exporter.name):
             setup(app, exporter)
@@ -94,38 +94,3 @@ async def ready(request: web.Request) -> web.Response:
         return web.Response(text="OpsLens agent is ready.\n")
     waiting = [f"{s.exporter}/{s.name}" for s in runtime.states() if not s.settled]
     return web.Response(status=503, text=f"waiting for first poll of: {', '.join(waiting)}\n")
-
-
-def _ago(then: float | None, now: float) -> str:
-    return "never" if then is None else f"{now - then:.0f}s ago"
-
-
-async def status_page(request: web.Request) -> web.Response:
-    # The page shows upstream errors (URLs, paths): as private as /metrics.
-    if not _authorized(request, request.app[METRICS_TOKEN]):
-        return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-    runtime = request.app[RUNTIME]
-    settings = request.app[SETTINGS]
-    now = time.time()
-    rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td></tr>".format(
-            html.escape(s.exporter),
-            html.escape(s.name),
-            "up" if s.up else "down",
-            "up" if s.up else ("pending" if not s.polls else "down"),
-            _ago(s.last_success, now),
-            html.escape(s.last_error or ""),
-        )
-        for s in runtime.states()
-    )
-    exporters = ", ".join(e.name for e in runtime.exporters) or "none"
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>OpsLens agent</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 12px;text-align:left}}
-.up{{color:#1a7f37}}.down{{color:#cf222e}}</style></head><body>
-<h1>OpsLens agent {html.escape(__version__)}</h1>
-<p>Project <b>{html.escape(settings.config.project)}</b>; exporters: {html.escape(exporters)}.
-<a href="/metrics">/metrics</a> · <a href="/-/ready">/-/ready</a></p>
-<table>
-<tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th></tr>
-{rows}</table></body></html>"""
-    return web.Response(text=page, content_type="text/html")

@@ -13,6 +13,7 @@ from exporters.cost.config import CostConfig
 from exporters.dora.config import DoraConfig
 
 from .notify import NotifyConfig
+from .reports import ReportsConfig
 
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
 Dashboard = Literal["executive", "cost", "dora", "application", "infrastructure", "alerts"]
@@ -216,6 +217,7 @@ class Config(Strict):
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
     dashboards: list[Dashboard] = Field(default_factory=_all_dashboards)
+    reports: ReportsConfig = ReportsConfig()
 
     prometheus: PrometheusConfig = PrometheusConfig()
     deploy: DeployConfig = DeployConfig()
