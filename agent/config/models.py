@@ -12,7 +12,7 @@ from exporters.config import Duration, EnvName, LabelName, Name, Severity, Stric
 from exporters.cost.config import CostConfig
 from exporters.dora.config import DoraConfig
 
-from .notify import NotifyConfig
+from .notify import NotifyConfig, PublicUrl
 from .reports import ReportsConfig
 
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
@@ -165,7 +165,7 @@ class AlertsConfig(Strict):
 
 
 class RemoteWrite(Strict):
-    url: str = Field(pattern=r"^https?://")
+    url: PublicUrl
     name: Name | None = None
     bearer_token_file: str | None = None
 

@@ -26,7 +26,7 @@ from aiohttp import web
 from agent.config import Config
 from agent.config.reports import ScheduledReport, When
 from agent.settings import Settings
-from agent.web.keys import SETTINGS
+from agent.web.keys import AGENT
 
 from .collect import make_report
 from .mail import build_message, send, smtp_password
@@ -218,11 +218,11 @@ def agent_scheduler(settings: Settings, session: aiohttp.ClientSession) -> Repor
         msg = build_message(
             report, renderer.html(report), renderer.text(report), smtp.sender, scheduled.recipients
         )
-        password = smtp_password(smtp, settings.config_dir)
+        password = smtp_password(smtp, settings.context.config_dir)
         await asyncio.to_thread(send, msg, smtp, password)
 
-    store = SentStore(settings.data_dir / STATE_FILE)
-    return ReportScheduler(config, store, make, deliver, settings.clock)
+    store = SentStore(settings.context.data_dir / STATE_FILE)
+    return ReportScheduler(config, store, make, deliver, settings.context.clock)
 
 
 @dataclass
@@ -239,7 +239,8 @@ def install(app: web.Application) -> None:
 
 
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    # Read once: a config reload changes the scheduled reports at the next start.
+    settings = app[AGENT].settings
     if not settings.config.reports.scheduled:
         yield
         return

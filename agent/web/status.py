@@ -13,7 +13,7 @@ from agent import __version__
 from agent.report.render import environment
 from agent.report.scheduler import STATE_FILE, SentStore
 
-from .keys import RUNTIME, SETTINGS
+from .keys import AGENT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,7 +37,7 @@ def status_handler(
         # The page shows upstream errors (URLs, paths): as private as /metrics.
         if not authorized(request):
             return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-        runtime, settings = request.app[RUNTIME], request.app[SETTINGS]
+        runtime, settings = request.app[AGENT].runtime, request.app[AGENT].settings
         now = time.time()
         sources = [
             {
@@ -49,7 +49,7 @@ def status_handler(
             }
             for s in runtime.states()
         ]
-        store = SentStore(settings.data_dir / STATE_FILE)
+        store = SentStore(settings.context.data_dir / STATE_FILE)
         reports = []
         for r in settings.config.reports.scheduled:
             last = store.last(r.name)

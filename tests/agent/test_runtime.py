@@ -9,7 +9,14 @@ from collections.abc import Iterator, Sequence
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent.runtime import Exposition, MetricsEndpoint, PollLoop, Runtime, backoff_delay
+from agent.runtime import (
+    Exposition,
+    MetricsEndpoint,
+    PollLoop,
+    Runtime,
+    backoff_delay,
+    poll_timeout,
+)
 from exporters.base import SourceError
 from tests.support.waiting import wait_until_async
 
@@ -153,3 +160,33 @@ async def test_runtime_start_stop_lifecycle() -> None:
     # to see that the interval sleep was cancelled rather than left pending.
     assert all(t.cancelled() for t in tasks)
     assert source.polls == 1
+
+
+class HangingSource:
+    """A read that never returns, like a FIFO in a FOCUS glob."""
+
+    exporter = "test"
+    name = "hung"
+    interval = 60.0
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def poll(self) -> None:
+        await self.release.wait()
+
+
+async def test_a_poll_that_never_returns_turns_the_source_down() -> None:
+    source = HangingSource()
+    loop = PollLoop(source, rand=lambda: 1.0, timeout=0.05)
+    delay = await loop.poll_once()
+    assert not loop.state.up
+    assert loop.state.errors == {"timeout": 1}
+    assert loop.state.last_error == "timeout: poll did not finish within 0s"
+    assert delay == 5.0  # first failure: the minimum backoff
+
+
+def test_poll_timeout_follows_the_interval_within_bounds() -> None:
+    assert poll_timeout(15.0) == 60.0
+    assert poll_timeout(300.0) == 300.0
+    assert poll_timeout(6 * 3600.0) == 900.0

@@ -18,9 +18,11 @@ from agent.app import create_app
 from agent.config import parse
 from agent.report.scheduler import SCHEDULER, ReportScheduler
 from agent.settings import Settings
+from exporters.base import Context
 from tests.report import history
 from tests.report.conftest import History
-from tests.support.sinks import Mail, smtp_sink, wait_until
+from tests.support.sinks import Mail, smtp_sink
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +115,9 @@ def test_scheduled_report_is_sent_once_across_a_restart(
     with smtp_sink() as sink:
         config = parse(_daily_at(loaded_prometheus, sink.smarthost, due), "scheduled.yaml")
         # The agent comes up 30 seconds after the report came due.
-        settings = Settings(config, exporters=(), data_dir=tmp_path, clock=lambda: due + 30)
+        settings = Settings(
+            config, Context(data_dir=tmp_path, clock=lambda: due + 30), exporters=()
+        )
         asyncio.run(_run_agent(settings))
         mails = wait_until(lambda: len(sink.mails) >= 2 and sink.mails, what="the reports")
         assert _subjects(mails) == ["acme: daily alert digest", "acme: review, last 7 days"]
@@ -122,12 +126,14 @@ def test_scheduled_report_is_sent_once_across_a_restart(
         assert (tmp_path / "reports-sent.json").exists()
 
         # Restarted a minute later: the same occurrences are not sent again.
-        later = Settings(config, exporters=(), data_dir=tmp_path, clock=lambda: due + 90)
+        later = Settings(config, Context(data_dir=tmp_path, clock=lambda: due + 90), exporters=())
         asyncio.run(_run_agent(later))  # its first pass has run when this returns
         assert len(sink.mails) == 2
 
         # A day later the next occurrences go out.
-        tomorrow = Settings(config, exporters=(), data_dir=tmp_path, clock=lambda: due + 86400 + 30)
+        tomorrow = Settings(
+            config, Context(data_dir=tmp_path, clock=lambda: due + 86400 + 30), exporters=()
+        )
         asyncio.run(_run_agent(tomorrow))
         wait_until(lambda: len(sink.mails) == 4, what="the next day's reports")
     html = parts(review)["text/html"]

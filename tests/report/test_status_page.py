@@ -8,6 +8,7 @@ from agent.app import create_app
 from agent.config import parse
 from agent.report.scheduler import STATE_FILE, SentStore
 from agent.settings import Settings
+from exporters.base import Context
 from tests.agent.test_runtime import FakeExporter, FlakySource
 
 CONFIG = """\
@@ -32,7 +33,9 @@ async def test_status_page_lists_sources_and_scheduled_reports(
 ) -> None:  # type: ignore[no-untyped-def]
     SentStore(tmp_path / STATE_FILE).record("weekly-review", 1_800_000_000.0, 1_800_000_030.0)
     settings = Settings(
-        config=parse(CONFIG), exporters=(), data_dir=tmp_path, env={"TEST_TOKEN": "t0ken"}
+        config=parse(CONFIG),
+        context=Context(data_dir=tmp_path, env={"TEST_TOKEN": "t0ken"}),
+        exporters=(),
     )
     source = FlakySource("slow")
     client = await aiohttp_client(create_app(settings, exporters=[FakeExporter([source])]))
