@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .base import Strict
-from .types import Name
+from exporters.config import Name, Strict
 
 PERIODS = ("1d", "7d", "30d", "month", "previous-month")
 Period = Literal["1d", "7d", "30d", "month", "previous-month"]
