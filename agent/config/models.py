@@ -42,6 +42,8 @@ class AgentConfig(Strict):
     # Optional bearer token protecting GET /metrics; read from this variable.
     metrics_token_env: EnvName | None = None
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # A sender that stops half-way is answered 408 after this, and its connection freed.
+    body_timeout: Duration = Duration.parse("30s")
 
     _listen = field_validator("listen")(classmethod(lambda cls, v: _hostport(v)))
 
