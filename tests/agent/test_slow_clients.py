@@ -53,7 +53,7 @@ async def test_a_sender_that_vanishes_is_one_log_line(
     server: TestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(HEAD + b'{"kind": "deploy')
     await writer.drain()
     writer.close()
