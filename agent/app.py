@@ -107,16 +107,20 @@ async def status_page(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     settings = request.app[SETTINGS]
     now = time.time()
+    row = "<tr><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"
     rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td></tr>".format(
+        row.format(
             html.escape(s.exporter),
             html.escape(s.name),
             "up" if s.up else "down",
             "up" if s.up else ("pending" if not s.polls else "down"),
             _ago(s.last_success, now),
             html.escape(s.last_error or ""),
+            # A poller may say more than up/down (FOCUS: the first row it had to drop).
+            html.escape(getattr(loop.source, "detail", None) or ""),
         )
-        for s in runtime.states()
+        for loop in runtime.loops
+        for s in (loop.state,)
     )
     exporters = ", ".join(e.name for e in runtime.exporters) or "none"
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>OpsLens agent</title>
@@ -126,6 +130,7 @@ async def status_page(request: web.Request) -> web.Response:
 <p>Project <b>{html.escape(settings.config.project)}</b>; exporters: {html.escape(exporters)}.
 <a href="/metrics">/metrics</a> · <a href="/-/ready">/-/ready</a></p>
 <table>
-<tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th></tr>
+<tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th>
+<th>detail</th></tr>
 {rows}</table></body></html>"""
     return web.Response(text=page, content_type="text/html")

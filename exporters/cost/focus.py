@@ -532,8 +532,9 @@ class FocusPoller:
     A relative `path` glob arrives resolved against the config file's folder. Export
     manifests under the glob's fixed prefix decide which runs count (`exports.py`). A file
     that cannot be read is logged, skipped and reported as a failed poll (reason
-    `corrupt_file`); a file with rows but none usable fails it with `unparseable`; the
-    other files' data is still published. `detail` is the status page's line.
+    `corrupt_file`); a file with rows but none usable fails it with `unparseable`, an
+    unreadable manifest with `bad_manifest`; the other files' data is still published.
+    `detail` is the status page's line.
     """
 
     def __init__(
@@ -554,6 +555,7 @@ class FocusPoller:
         self._publish = publish
         self._files: dict[FileId, FileLedger] = {}
         self._bad: dict[FileId, str] = {}
+        self._good: dict[str, FileLedger] = {}  # path → its last successful read
         self._manifests: dict[FileId, Manifest | None] = {}
         self._dropped: Counter[str] = Counter()
         self._defaulted: Counter[str] = Counter()
@@ -620,11 +622,17 @@ class FocusPoller:
                 else:
                     try:
                         files[fid] = self._read(path)
+                        self._good[path] = files[fid]
                     except (duckdb.Error, ValueError, OSError) as exc:
                         bad[fid] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                         log.error("focus %s: skipping %s: %s", self.name, path, bad[fid])
         self._files, self._bad = files, bad
         by_path = {fid[0]: f for fid, f in files.items()}
+        # A file that turned corrupt (a half-finished copy) keeps its last good data.
+        for fid in bad:
+            if fid[0] in self._good:
+                by_path[fid[0]] = self._good[fid[0]]
+        self._good = {p: f for p, f in self._good.items() if p in stats}
         ledger, lost = exports.combine(runs.runs, {p: f.ledger for p, f in by_path.items()})
         notes = [f"{len(runs.skipped)} file(s) of superseded or incomplete runs not counted"]
         notes = notes if runs.skipped else []
@@ -650,6 +658,9 @@ class FocusPoller:
                 f"{len(unparseable)} file(s) without a usable row: "
                 + "; ".join(str(by_path[p].problem or p) for p in unparseable),
             )
+        if broken:
+            # Its run's files were counted as a folder run: right only by luck.
+            raise SourceError("bad_manifest", f"unreadable export manifest {'; '.join(broken)}")
 
     def _read(self, path: str) -> FileLedger:
         started = time.perf_counter()
