@@ -463,3 +463,67 @@ async def test_the_status_page_names_the_first_dropped_row(
     samples = scrape(await (await client.get("/metrics")).text())
     assert value(samples, "opslens_source_up", source="files") == 1  # one usable row of two
     assert value(samples, "opslens_source_rows_dropped_total", reason="ambiguous_date") == 1
+
+
+def test_the_readme_worked_example(tmp_path: Path) -> None:
+    """The example in exporters/cost/README.md, number for number."""
+    correction = row(
+        "2026-10-12T00:00:00Z", "-50.00", ChargeCategory="Usage", ChargeFrequency="Usage-Based"
+    )
+    aws = [
+        *daily_rows(date(2026, 11, 1), 20, "100.00"),
+        row(
+            "2026-11-01T00:00:00Z",
+            "3000.00",
+            ChargeCategory="Purchase",
+            ChargeFrequency="One-Time",
+        ),
+    ]
+    microsoft = daily_rows(date(2026, 11, 1), 17, "40.00", ProviderName="Microsoft")
+    google = [
+        *daily_rows(date(2026, 11, 1), 18, "30.00", ProviderName="Google Cloud"),
+        row("2026-11-19T00:00:00Z", "20.00", ProviderName="Google Cloud"),
+    ]
+    folder = tmp_path / "focus"
+    write(folder / "aws.csv", aws)
+    write(folder / "microsoft.csv", microsoft)
+    write(folder / "google.csv", google)
+    # The correction needs ChargeClass and BillingPeriodStart, so it has its own file.
+    path = folder / "aws-corrections.csv"
+    columns = [*COLUMNS, "ChargeClass", "BillingPeriodStart"]
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerow(
+            correction | {"ChargeClass": "Correction", "BillingPeriodStart": "2026-11-01T00:00:00Z"}
+        )
+    exporter = focus_exporter(
+        str(folder / "*.csv"),
+        tmp_path,
+        FakeClock(at(date(2026, 11, 20))),
+        "  budgets: [{name: d, amount: 1000, period: daily}, {name: m, amount: 9000}]\n",
+    )
+    poll(exporter)
+    samples = render(exporter)
+
+    def by(name: str, provider: str) -> float:
+        return total(samples[name], provider=provider, cost_type="billed")
+
+    assert [by("cloudcost_daily", p) for p in ("AWS", "Microsoft", "Google Cloud")] == [
+        100.0,
+        40.0,
+        30.0,
+    ]
+    assert by("cloudcost_month_to_date", "AWS") == pytest.approx(4850.0)
+    assert by("cloudcost_forecast_month_end", "AWS") == pytest.approx(5950.0)
+    assert by("cloudcost_month_to_date", "Microsoft") == pytest.approx(680.0)
+    assert by("cloudcost_forecast_month_end", "Microsoft") == pytest.approx(1200.0)
+    assert by("cloudcost_month_to_date", "Google Cloud") == pytest.approx(540.0)
+    stamps = {lb["provider"]: v for lb, v in samples["cloudcost_data_timestamp_seconds"]}
+    assert stamps == {
+        "AWS": at(date(2026, 11, 19), 0).timestamp(),
+        "Microsoft": at(date(2026, 11, 17), 0).timestamp(),
+        "Google Cloud": at(date(2026, 11, 18), 0).timestamp(),
+    }
+    assert value(samples, "cloudcost_budget_spent", budget="d") == pytest.approx(170.0)
+    assert value(samples, "cloudcost_budget_spent", budget="m") == pytest.approx(6070.0)
