@@ -123,7 +123,13 @@ def build(config: Config) -> Pack | None:
         if cost.budgets
         else []
     )
-    score = {**AGENT, "provider": "aws", "account": "123456789012", "service": "AmazonEC2"}
+    score = {
+        **AGENT,
+        "provider": "aws",
+        "account": "123456789012",
+        "service": "AmazonEC2",
+        "currency": "USD",
+    }
     alerted = {**{k: v for k, v in score.items() if k != "service"}, "cloud_service": "AmazonEC2"}
     if cost.anomaly.enabled:
         anomaly = alert(
@@ -137,9 +143,10 @@ def build(config: Config) -> Pack | None:
             "30m",
             cost.anomaly.severity,
             "Unusual spend on {{ $labels.provider }} {{ $labels.cloud_service }}",
-            "Yesterday's cost of {{ $labels.cloud_service }} in account {{ $labels.account }} "
-            f"({{{{ $labels.provider }}}}) is more than {num(cost.anomaly.threshold)} robust "
-            f"deviations above its trailing {cost.anomaly.window_days}-day median.",
+            "The latest complete day's usage of {{ $labels.cloud_service }} in account "
+            "{{ $labels.account }} ({{ $labels.provider }}, {{ $labels.currency }}) is more "
+            f"than {num(cost.anomaly.threshold)} robust deviations above its trailing "
+            f"{cost.anomaly.window_days}-day median.",
         )
         rules.append(anomaly)
         cases.append(
@@ -159,8 +166,9 @@ def build(config: Config) -> Pack | None:
         )
         checks.append(Check("CloudCostAnomaly", "80m"))
 
-    # The timestamp is the start of the latest complete day: data is as fresh as it can be
-    # one day after it, so staleness counts from the end of that day.
+    # The timestamp is the start of a provider's latest complete day: data is as fresh as
+    # it can be one day after it, so staleness counts from the end of that day. Each
+    # provider has its own timestamp, so one lagging export fires for that provider alone.
     limit_s = DAY + cost.stale_after.total_seconds()
     stale = alert(
         config,
@@ -168,9 +176,10 @@ def build(config: Config) -> Pack | None:
         f"time() - cloudcost_data_timestamp_seconds > {int(limit_s)}",
         "30m",
         "medium",
-        "Cost data of {{ $labels.source }} is stale",
-        "The latest complete day of billing data from {{ $labels.source }} ended more than "
-        f"{dur(cost.stale_after.total_seconds())} ago: dashboards and budget alerts are "
+        "Cost data of {{ $labels.provider }} in {{ $labels.source }} is stale",
+        "The latest complete day of {{ $labels.provider }} billing data from "
+        "{{ $labels.source }} ended more than "
+        f"{dur(cost.stale_after.total_seconds())} ago: its daily cost and budgets are "
         "working on old figures.",
     )
     cap = alert(
@@ -186,15 +195,23 @@ def build(config: Config) -> Pack | None:
     )
     rules += [stale, cap]
     source = {**AGENT, "source": "aws-main"}
-    ts = selector("cloudcost_data_timestamp_seconds", source)
+    lagging = {**AGENT, "source": "billing", "provider": "Microsoft"}
+    fresh = {**AGENT, "source": "billing", "provider": "AWS"}
+    ts = selector("cloudcost_data_timestamp_seconds", lagging)
+    fresh_ts = selector("cloudcost_data_timestamp_seconds", fresh)
     capped = selector("opslens_paid_api_cap_reached", source)
     cases.append(
         Case(
-            "cost: stale billing data and paid API cap reached",
-            # Times start at 0: a day start further back than the limit is stale at once.
-            [(ts, gauge(-limit_s - 3600, 60)), (capped, gauge(1, 60))],
+            "cost: one provider's billing data stale, paid API cap reached",
+            # Times start at 0: a day start further back than the limit is stale at once;
+            # the other provider of the same source, one day back, stays silent.
             [
-                Check("CloudCostDataStale", "40m", [fired(stale, source)]),
+                (ts, gauge(-limit_s - 3600, 60)),
+                (fresh_ts, f"{-DAY}+60x60"),
+                (capped, gauge(1, 60)),
+            ],
+            [
+                Check("CloudCostDataStale", "40m", [fired(stale, lagging)]),
                 Check("CloudCostApiCapReached", "40m", [fired(cap, source)]),
             ],
         )
