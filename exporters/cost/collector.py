@@ -119,7 +119,7 @@ class CostCollector:
         defaulted = CounterMetricFamily(
             "opslens_source_rows_defaulted_total",
             "Rows used with a documented placeholder (a missing ServiceName reads "
-            f"unknown, malformed Tags read as none), by reason ({ORIGIN}).",
+            f"unknown, malformed Tags give no tag labels), by reason ({ORIGIN}).",
             labels=["exporter", "source", "reason"],
         )
         folded = GaugeMetricFamily(

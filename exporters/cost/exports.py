@@ -118,6 +118,23 @@ def parse_manifest(path: str, text: str) -> Manifest | None:
     return None
 
 
+def _closest(name: str, candidates: list[str]) -> list[str]:
+    """The candidates sharing the most trailing path components with a listed name."""
+    if len(candidates) < 2:
+        return candidates
+    wanted = [p for p in name.replace("\\", "/").split("/") if p]
+
+    def shared(path: str) -> int:
+        have = [p for p in path.replace("\\", "/").split("/") if p]
+        n = 0
+        while n < min(len(have), len(wanted)) and have[-1 - n] == wanted[-1 - n]:
+            n += 1
+        return n
+
+    best = max(shared(c) for c in candidates)
+    return [c for c in candidates if shared(c) == best]
+
+
 @dataclass(frozen=True)
 class Run:
     """The files of one export run, and how it ranks against overlapping runs."""
@@ -154,7 +171,7 @@ def plan(
         found: list[str] = []
         complete = True
         for name, size in manifest.files:
-            matches = by_tail.get(tail(name), [])
+            matches = _closest(name, by_tail.get(tail(name), []))
             if len(matches) != 1 or (size is not None and files[matches[0]][0] != size):
                 complete = False
             found += matches

@@ -146,3 +146,17 @@ def test_a_broken_manifest_fails_visibly_but_keeps_data(tmp_path: Path) -> None:
     assert failed.value.reason == "bad_manifest"
     samples = scrape(Exposition(exporter.collectors(), exporter.generation).render(False))
     assert value(samples, "cloudcost_data_timestamp_seconds", provider="Microsoft") > 0
+
+
+def test_two_copies_of_an_export_are_told_apart_by_their_paths() -> None:
+    uri = "s3://b/cur/focus-export/data/BILLING_PERIOD=2026-11/focus-export-00001.csv"
+    manifest = Manifest("m.json", "arn", "2026-11", "e1", None, ((uri, None),))
+    files = {
+        "/sync/cur/focus-export/data/BILLING_PERIOD=2026-11/focus-export-00001.csv": (5, 1.0),
+        "/old/other/data/BILLING_PERIOD=2026-11/focus-export-00001.csv": (5, 1.0),
+    }
+    runs = plan(files, [(manifest, 1.0)])
+    (listed,) = [r for r in runs.runs if r.from_manifest]
+    assert listed.files == (
+        "/sync/cur/focus-export/data/BILLING_PERIOD=2026-11/focus-export-00001.csv",
+    )
