@@ -563,8 +563,9 @@ class FocusPoller:
         self._bad: dict[FileId, str] = {}
         self._good: dict[str, FileLedger] = {}  # path → its last successful read
         self._manifests: dict[FileId, Manifest | None] = {}
-        self._dropped: Counter[str] = Counter()
-        self._defaulted: Counter[str] = Counter()
+        # Every reason from zero, so the first drop is an increase a rule can see.
+        self._dropped: Counter[str] = Counter(dict.fromkeys(DROP_REASONS.values(), 0))
+        self._defaulted: Counter[str] = Counter(dict.fromkeys(DEFAULT_REASONS, 0))
         self.detail: str | None = None
 
     @property
