@@ -158,8 +158,9 @@ async def bench_scrape(workdir: Path, series: int) -> list[tuple[str, str]]:
     path = workdir / "focus-series.csv"
     groups = -(-series // 3)  # three cost types per label set
     generate_focus(path, groups, groups=groups, days=1)
+    # One day of data, read the next day: settle_days 0 takes it as complete.
     config = parse(
-        "version: 1\nproject: bench\ncost:\n"
+        "version: 1\nproject: bench\ncost:\n  settle_days: 0\n"
         f"  max_series: {series * 2}\n"
         f"  sources: [{{type: focus, name: bench, path: '{path}'}}]\n"
     )

@@ -46,8 +46,11 @@ def status_handler(
                 "state": "up" if s.up else ("pending" if not s.polls else "down"),
                 "ago": _ago(s.last_success, now),
                 "error": s.last_error or "",
+                # A poller may say more than up/down (FOCUS: the first row it had to drop).
+                "detail": getattr(loop.source, "detail", None) or "",
             }
-            for s in runtime.states()
+            for loop in runtime.loops
+            for s in (loop.state,)
         ]
         store = SentStore(settings.context.data_dir / STATE_FILE)
         reports = []
