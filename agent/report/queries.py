@@ -122,7 +122,7 @@ def cost_queries(config: Config, period: Period) -> tuple[Query, ...]:
             daily,
             end,
             period.days,
-            Panel("cost", "Daily cost by service (top 10)"),
+            Panel("cost", "Daily cost by service (top 10 per currency)"),
         ),
         _daily(
             "cost.daily_previous",
@@ -130,7 +130,7 @@ def cost_queries(config: Config, period: Period) -> tuple[Query, ...]:
             daily,
             prev_end,
             period.previous_days,
-            Panel("cost", "Daily cost by service (top 10)"),
+            Panel("cost", "Daily cost by service (top 10 per currency)"),
         ),
         Query(
             "cost.anomalies",
