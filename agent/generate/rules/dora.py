@@ -90,5 +90,21 @@ def build(config: Config) -> Pack | None:
             series(3, cfr / 2, e / 2, e),
             [Check(r["alert"], at) for r in rules],
         ),
+        Case(
+            # A level that can no longer be computed (say the window lost its deployments)
+            # is absent and reported by dora_performance_level_unknown: that is N/A on the
+            # dashboard, not a drop.
+            "dora: a level that turns unknown is not a drop",
+            [
+                (selector("dora_performance_level", lead), f"3x{DAY_MINUTES} _x120"),
+                (
+                    selector(
+                        "dora_performance_level_unknown", {**lead, "reason": "no_deployments"}
+                    ),
+                    f"_x{DAY_MINUTES} 1x120",
+                ),
+            ],
+            [Check("DoraPerformanceLevelDropped", at)],
+        ),
     ]
     return Pack("dora", [{"name": rule_group("dora"), "rules": rules}], cases, "5m")
