@@ -238,28 +238,39 @@ _INCIDENT_RECOVERY = """
     FROM deployments d WHERE d.id = NEW.deployment_id AND NEW.resolved_at >= d.finished_at;
 """
 # A successful deployment recovers the failures since the previous successful one.
-_RECOVERS_FAILURES = """
+RECOVERS_FAILURES = """
     INSERT OR REPLACE INTO recoveries (kind, ref, service, environment, recovered_at, seconds)
-    SELECT 'deployment', f.id, f.service, f.environment, NEW.finished_at,
-           NEW.finished_at - f.finished_at
+    SELECT 'deployment', f.id, f.service, f.environment, {finished}, {finished} - f.finished_at
     FROM deployments f
-    WHERE f.service = NEW.service AND f.environment = NEW.environment AND f.status = 'failure'
-      AND f.finished_at < NEW.finished_at
+    WHERE f.service = {service} AND f.environment = {environment} AND f.status = 'failure'
+      AND f.finished_at < {finished}
       AND f.finished_at > coalesce(
           (SELECT max(finished_at) FROM deployments
-           WHERE service = NEW.service AND environment = NEW.environment
-             AND status = 'success' AND finished_at < NEW.finished_at), -1e300);
+           WHERE service = {service} AND environment = {environment}
+             AND status = 'success' AND finished_at < {finished}), -1e300)
 """
 # A failed deployment is recovered by the next successful one, if it has arrived.
-_RECOVERED_BY_NEXT = """
+RECOVERED_BY_NEXT = """
     INSERT OR REPLACE INTO recoveries (kind, ref, service, environment, recovered_at, seconds)
-    SELECT 'deployment', NEW.id, NEW.service, NEW.environment, s.finished_at,
-           s.finished_at - NEW.finished_at
+    SELECT 'deployment', {id}, {service}, {environment}, s.finished_at, s.finished_at - {finished}
     FROM deployments s
-    WHERE s.service = NEW.service AND s.environment = NEW.environment AND s.status = 'success'
-      AND s.finished_at > NEW.finished_at
-    ORDER BY s.finished_at LIMIT 1;
+    WHERE s.service = {service} AND s.environment = {environment} AND s.status = 'success'
+      AND s.finished_at > {finished}
+    ORDER BY s.finished_at LIMIT 1
 """
+# The same in a trigger (NEW row) and in the store's own statements (named parameters).
+ROW = {
+    "id": "NEW.id",
+    "service": "NEW.service",
+    "environment": "NEW.environment",
+    "finished": "NEW.finished_at",
+}
+PARAMETERS = {
+    "id": ":id",
+    "service": ":service",
+    "environment": ":environment",
+    "finished": ":finished",
+}
 
 # Schema 2: identity is (service, key); lead-time rows carry why they do not count;
 # coverage of history; recoveries; incidents may name a commit as their root cause.
@@ -337,11 +348,10 @@ INSERT INTO lead_times_v2 (service, environment, sha, deployment_id, shipped_at,
 SELECT service, environment, sha, deployment_id, shipped_at, seconds FROM lead_times;
 DROP TABLE lead_times;
 ALTER TABLE lead_times_v2 RENAME TO lead_times;
--- Only counted rows (reason NULL) are in the median's indexes.
-CREATE INDEX lead_times_window ON lead_times (environment, service, shipped_at)
-    WHERE reason IS NULL;
-CREATE INDEX lead_times_value ON lead_times (environment, service, seconds, shipped_at)
-    WHERE reason IS NULL;
+-- The median's indexes lead with `reason`, so counted rows (reason NULL) are one range
+-- and the walk stays inside the index (a partial index would need the row to test it).
+CREATE INDEX lead_times_window ON lead_times (environment, service, reason, shipped_at);
+CREATE INDEX lead_times_value ON lead_times (environment, service, reason, seconds, shipped_at);
 CREATE INDEX lead_times_pending ON lead_times (service, sha) WHERE reason = '{PENDING}';
 CREATE INDEX lead_times_history ON lead_times (service, environment)
     WHERE reason = '{BEFORE_HISTORY}';
@@ -403,26 +413,15 @@ CREATE TRIGGER deployment_changed AFTER UPDATE ON deployments BEGIN
         last_deployment = {_LAST.format(old="last_deployment", new=_NEW_LAST)}
     WHERE service = NEW.service AND environment = NEW.environment;
 END;
--- Most series never fail: skip the search for failures to recover where none exist.
-CREATE TRIGGER deployment_succeeded AFTER INSERT ON deployments
-WHEN NEW.status = 'success'
- AND (SELECT failed FROM series_totals
-      WHERE service = NEW.service AND environment = NEW.environment) > 0 BEGIN
-    {_RECOVERS_FAILURES}
-END;
-CREATE TRIGGER deployment_failed AFTER INSERT ON deployments
-WHEN NEW.status = 'failure' BEGIN
-    {_RECOVERED_BY_NEXT}
-END;
 CREATE TRIGGER deployment_now_failed AFTER UPDATE OF status ON deployments
 WHEN NEW.status = 'failure' AND OLD.status IS NOT 'failure' BEGIN
-    {_RECOVERED_BY_NEXT}
+    {RECOVERED_BY_NEXT.format(**ROW)};
 END;
 -- A re-run that succeeds is no longer a failure to recover from, and recovers earlier ones.
 CREATE TRIGGER deployment_now_succeeded AFTER UPDATE OF status ON deployments
 WHEN NEW.status = 'success' AND OLD.status IS NOT 'success' BEGIN
     DELETE FROM recoveries WHERE kind = 'deployment' AND ref = NEW.id;
-    {_RECOVERS_FAILURES}
+    {RECOVERS_FAILURES.format(**ROW)};
 END;
 -- An incident's recovery is measured from its deployment's finish: follow it if it moves.
 CREATE TRIGGER deployment_moved AFTER UPDATE OF finished_at ON deployments

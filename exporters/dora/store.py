@@ -36,7 +36,10 @@ from .records import (
 from .schema import (
     AFTER_DEPLOYMENT,
     BEFORE_HISTORY,
+    PARAMETERS,
     PENDING,
+    RECOVERED_BY_NEXT,
+    RECOVERS_FAILURES,
     SchemaError,
     schema_version,
 )
@@ -52,9 +55,15 @@ HEX = frozenset("0123456789abcdef")
 
 # The identity of a deployment is (service, key); a repeat in another environment conflicts
 # and changes nothing (RETURNING gives no row, and the caller reports the conflict).
+# RETURNING also brings what the write path needs next, in the same statement (ingest is
+# bound by statements per event): the previous successful deployment of the series (at
+# the same instant: the one that arrived first), whether the service has any incident
+# this deployment could become the cause of, and whether its series has failed before
+# (most never do: then a success has no failure to recover). The subqueries take bound
+# parameters, not the returned row, so that SQLite answers them from the indexes.
 UPSERT_DEPLOYMENT = """
 INSERT INTO deployments (key, service, environment, status, finished_at, sha, rework)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 ON CONFLICT (service, key) DO UPDATE SET
     status = excluded.status,
     finished_at = excluded.finished_at,
@@ -64,18 +73,13 @@ WHERE deployments.environment = excluded.environment
   AND excluded.status != 'pending'
   AND (deployments.status = 'pending'
        OR (deployments.status = 'failure' AND excluded.status = 'success'))
-RETURNING id
-"""
-
-# What the write path needs after a deployment is written, in one statement (ingest is
-# bound by statements per event): the previous successful deployment of the series, and
-# whether the service has any incident this deployment could become the cause of.
-AFTER_DEPLOYMENT_WRITE = """
-SELECT (SELECT id FROM deployments
-        WHERE service = :service AND environment = :environment AND status = 'success'
-          AND finished_at < :finished
-        ORDER BY finished_at DESC LIMIT 1),
-       EXISTS (SELECT 1 FROM incidents WHERE service = :service)
+RETURNING id,
+    (SELECT p.id FROM deployments p
+     WHERE p.service = ?2 AND p.environment = ?3 AND p.status = 'success'
+       AND p.finished_at <= ?5 AND p.key != ?1
+     ORDER BY p.finished_at DESC, p.id DESC LIMIT 1),
+    EXISTS (SELECT 1 FROM incidents WHERE service = ?2),
+    (SELECT failed FROM series_totals WHERE service = ?2 AND environment = ?3)
 """
 
 UPSERT_COMMIT = """
@@ -112,14 +116,17 @@ WHERE excluded.shipped_at < lead_times.shipped_at
        AND excluded.reason IS NOT '{PENDING}')
 """
 
+# Deployments that finished at the same instant are ordered by arrival (id), so exactly
+# one of them is the first of its series.
 PREVIOUS = """
 SELECT id, finished_at, sha FROM deployments
-WHERE service = ? AND environment = ? AND status = 'success' AND finished_at < ?
-ORDER BY finished_at DESC LIMIT 1
+WHERE service = :service AND environment = :environment AND status = 'success'
+  AND (finished_at < :finished OR (finished_at = :finished AND id < :id))
+ORDER BY finished_at DESC, id DESC LIMIT 1
 """
 FIRST = """
 SELECT id FROM deployments WHERE service = ? AND environment = ? AND status = 'success'
-ORDER BY finished_at LIMIT 1
+ORDER BY finished_at, id LIMIT 1
 """
 
 # Attribution by time, when a successful deployment arrives: it becomes the cause of the
@@ -138,6 +145,8 @@ WHERE (service = :service AND deployment_key = :key AND deployment_id IS NOT :id
        AND deployment_key IS NULL AND root_cause IS NULL AND deployment_id IS NOT :id)
 """
 
+RECOVERED_BY_NEXT_SQL = RECOVERED_BY_NEXT.format(**PARAMETERS)
+RECOVERS_FAILURES_SQL = RECOVERS_FAILURES.format(**PARAMETERS)
 INCIDENT_COLUMNS = "id, environment, started_at, resolved_at, deployment_key, root_cause"
 
 
@@ -301,7 +310,8 @@ class EventStore:
         """The SHA of the last successful deployment of the series before `before`."""
 
         def read(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(PREVIOUS, (service, environment, before)).fetchone()
+            where = {"service": service, "environment": environment, "finished": before}
+            row = conn.execute(PREVIOUS, {**where, "id": -1}).fetchone()
             return None if row is None else row[2]
 
         return await self._read(read)
@@ -460,14 +470,29 @@ class EventStore:
                 )
             # Unchanged deployment; a poller may still bring the commits a webhook lacked.
             if d.commits and existing[1] == "success":
-                before = conn.execute(PREVIOUS, (d.service, d.environment, existing[2])).fetchone()
+                before = conn.execute(
+                    PREVIOUS,
+                    {
+                        "service": d.service,
+                        "environment": d.environment,
+                        "finished": existing[2],
+                        "id": existing[0],
+                    },
+                ).fetchone()
                 self._ship(conn, existing[0], d, existing[2], before[0] if before else None)
             return 0
-        deployment_id = row[0]
-        previous, has_incidents = conn.execute(
-            AFTER_DEPLOYMENT_WRITE,
-            {"service": d.service, "environment": d.environment, "finished": d.finished_at},
-        ).fetchone()
+        deployment_id, previous, has_incidents, failed = row
+        # Failed deployment recovery (inserts only; status updates are schema triggers).
+        if d.status == "failure" or (d.status == "success" and failed):
+            conn.execute(
+                RECOVERED_BY_NEXT_SQL if d.status == "failure" else RECOVERS_FAILURES_SQL,
+                {
+                    "id": deployment_id,
+                    "service": d.service,
+                    "environment": d.environment,
+                    "finished": d.finished_at,
+                },
+            )
         if d.status == "success":
             self._ship(conn, deployment_id, d, d.finished_at, previous)
         if has_incidents:
