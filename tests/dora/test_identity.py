@@ -7,12 +7,18 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from exporters.dora.config import Levels
+import pytest
+
+from exporters.base import SourceError
+from exporters.dora.config import DoraConfig, GitSource, Levels
+from exporters.dora.git import GitTagPoller
+from exporters.dora.records import Batch, Deployment
 from exporters.dora.schema import MIGRATIONS, SCHEMA_1, split_statements
 from exporters.dora.snapshot import compute
 from exporters.dora.store import EventStore
 
 from .conftest import DAY, HOUR, NOW, AgentFactory, ts, value
+from .test_sources import git
 
 A = {"service": "a", "environment": "production"}
 B = {"service": "b", "environment": "production"}
@@ -189,8 +195,6 @@ def test_a_schema_1_store_migrates_and_keeps_its_counts(tmp_path: Path) -> None:
     assert snap.gauges["dora_lead_time_median_seconds"][("a", "production", "90d")] == 2 * HOUR
 
     # Identity is now per service: the same key from service b is another deployment.
-    from exporters.dora.records import Batch, Deployment
-
     store.write([Batch((Deployment("events:d1", "b", "production", "success", NOW - DAY),))])
     rows = conn.execute("SELECT service, key FROM deployments ORDER BY id").fetchall()
     assert rows[-1] == ("b", "events:d1") and len(rows) == 4
@@ -198,3 +202,46 @@ def test_a_schema_1_store_migrates_and_keeps_its_counts(tmp_path: Path) -> None:
     again = EventStore(path, failure_window=None, clock=lambda: NOW)
     again.open()  # re-opening a schema 2 store changes nothing
     assert again.reader().execute("SELECT count(*) FROM deployments").fetchone() == (4,)
+
+
+async def test_alertmanager_conflicts_skip_the_alert_not_the_notification(
+    agent: AgentFactory,
+) -> None:
+    a = await agent()
+
+    def alert(fingerprint: str, cause: str) -> dict[str, Any]:
+        return {
+            "status": "firing",
+            "labels": {"service": "shop", "severity": "critical"},
+            "annotations": {"root_cause": cause},
+            "startsAt": ts(-HOUR),
+            "fingerprint": fingerprint,
+        }
+
+    assert (await a.alertmanager({"alerts": [alert("fp1", "abc1234")]})).status == 200
+    # Alertmanager resends fp1 with another root cause next to a new alert fp2.
+    response = await a.alertmanager({"alerts": [alert("fp1", "def5678"), alert("fp2", "x")]})
+    assert response.status == 200
+    body = await response.json()
+    assert body["stored"] == 1 and body["skipped"][0]["field"] == "alerts[0].root_cause"
+    scrape = await a.scrape()
+    assert value(scrape, "dora_incidents_total", service="shop", environment="production") == 2
+
+
+async def test_a_polled_conflict_is_skipped_and_fails_the_poll(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main", at=int(NOW) - 3 * 86400)
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one", at=int(NOW) - 2 * 86400)
+    git(repo, "tag", "v1", at=int(NOW) - 2 * 86400)
+    store = EventStore(tmp_path / "events.db", clock=lambda: NOW)
+    await store.start()
+    source = GitSource(type="git", name="repo", path=str(repo), service="tool")
+    config = DoraConfig(environments=["production", "qa"])
+    assert await GitTagPoller(source, config, store.submit).sync() == 1
+    # The source's environment changed: its tags are stored under the old one.
+    moved = source.model_copy(update={"environment": "qa"})
+    with pytest.raises(SourceError) as err:
+        await GitTagPoller(moved, config, store.submit).sync()
+    assert err.value.reason == "conflict" and "stored in environment 'production'" in str(err.value)
+    await store.stop()
