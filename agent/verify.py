@@ -17,6 +17,20 @@ from typing import Any
 import yaml
 
 from agent.config import SEVERITIES, Config
+from agent.generate.alertmanager import route_cases
+from agent.generate.grafana import metric_names, panel_queries
+from agent.generate.naming import (
+    ALERTMANAGER_CONFIG_FILE,
+    COMPOSE_FILE,
+    DASHBOARDS_DIR,
+    K8S_DIR,
+    PROMETHEUS_CONFIG_FILE,
+    RULES_DIR,
+    RULES_TESTS_DIR,
+    rules_file,
+    rules_test_file,
+)
+from agent.generate.secrets import compose_mounted_paths, k8s_mounted_paths, secret_files
 from exporters import catalogue
 
 REQUIRED_TOOLS = ("promtool", "amtool")
@@ -52,18 +66,18 @@ def check_prometheus(config: Config, outdir: Path) -> Iterator[Result]:
     if promtool is None:
         yield _missing("promtool check config", "promtool")
         return
-    rc, out = _run([promtool, "check", "config", str(outdir / "compose" / "prometheus.yml")])
+    rc, out = _run([promtool, "check", "config", str(outdir / PROMETHEUS_CONFIG_FILE)])
     yield Result("promtool check config", rc == 0, "" if rc == 0 else _last_lines(out))
-    rule_files = sorted(str(p) for p in (outdir / "rules").glob("*.rules.yml"))
+    rule_files = sorted(str(p) for p in outdir.glob(rules_file("*")))
     if not rule_files:
-        yield Result("promtool check rules", False, "no rule files under rules/")
+        yield Result("promtool check rules", False, f"no rule files under {RULES_DIR}/")
     else:
         rc, out = _run([promtool, "check", "rules", *rule_files])
         detail = f"{len(rule_files)} files" if rc == 0 else _last_lines(out)
         yield Result("promtool check rules", rc == 0, detail)
-    test_files = sorted((outdir / "rules" / "tests").glob("*.test.yml"))
+    test_files = sorted(outdir.glob(rules_test_file("*")))
     if not test_files:
-        yield Result("promtool test rules", False, "no test files under rules/tests/")
+        yield Result("promtool test rules", False, f"no test files under {RULES_TESTS_DIR}/")
     else:
         # promtool resolves rule_files relative to the test file's folder.
         rc, out = _run(
@@ -74,13 +88,11 @@ def check_prometheus(config: Config, outdir: Path) -> Iterator[Result]:
 
 
 def check_alertmanager(config: Config, outdir: Path) -> Iterator[Result]:
-    from agent.generate.alertmanager import route_cases
-
     amtool = _tool("amtool")
     if amtool is None:
         yield _missing("amtool check-config", "amtool")
         return
-    am_file = outdir / "alertmanager" / "alertmanager.yml"
+    am_file = outdir / ALERTMANAGER_CONFIG_FILE
     rc, out = _run([amtool, "check-config", str(am_file)])
     yield Result("amtool check-config", rc == 0, "" if rc == 0 else _last_lines(out))
     cases = route_cases(config)
@@ -110,7 +122,7 @@ def check_kubernetes(config: Config, outdir: Path) -> Iterator[Result]:
     if kubectl is None:
         yield Result("kubectl kustomize", True, "skipped: kubectl not installed")
         return
-    rc, out = _run([kubectl, "kustomize", str(outdir / "k8s")])
+    rc, out = _run([kubectl, "kustomize", str(outdir / K8S_DIR)])
     if rc != 0:
         yield Result("kubectl kustomize", False, _last_lines(out))
         return
@@ -119,7 +131,7 @@ def check_kubernetes(config: Config, outdir: Path) -> Iterator[Result]:
 
 
 def _alert_rules(outdir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    for path in sorted((outdir / "rules").glob("*.rules.yml")):
+    for path in sorted(outdir.glob(rules_file("*"))):
         for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
             for rule in group.get("rules", []):
                 yield path.name, rule
@@ -149,12 +161,10 @@ def recording_rules(outdir: Path) -> set[str]:
 
 def check_dashboard_metrics(config: Config, outdir: Path) -> Iterator[Result]:
     """Every dashboard query uses only catalogue metrics or recording rules."""
-    from agent.generate.grafana import metric_names, panel_queries
-
     known = catalogue.series_names() | recording_rules(outdir)
     problems = []
     queries = 0
-    for path in sorted((outdir / "grafana" / "dashboards").glob("*.json")):
+    for path in sorted((outdir / DASHBOARDS_DIR).glob("*.json")):
         dashboard = json.loads(path.read_text())
         for title, expr in panel_queries(dashboard):
             queries += 1
@@ -170,10 +180,8 @@ def check_dashboard_metrics(config: Config, outdir: Path) -> Iterator[Result]:
 
 def check_secret_mounts(config: Config, outdir: Path) -> Iterator[Result]:
     """Every *_file the generated configs read is mounted in compose and in k8s."""
-    from agent.generate.secrets import compose_mounted_paths, k8s_mounted_paths, secret_files
-
-    compose = yaml.safe_load((outdir / "compose" / "docker-compose.yml").read_text())
-    k8s_objects = [yaml.safe_load(p.read_text()) for p in sorted((outdir / "k8s").glob("*.yaml"))]
+    compose = yaml.safe_load((outdir / COMPOSE_FILE).read_text())
+    k8s_objects = [yaml.safe_load(p.read_text()) for p in sorted((outdir / K8S_DIR).glob("*.yaml"))]
     k8s_objects = [
         item
         for obj in k8s_objects

@@ -14,6 +14,8 @@ SELF = (
     "opslens_source_poll_duration_seconds",
     "opslens_source_errors_total",
     "opslens_build_info",
+    "opslens_config_last_reload_successful",
+    "opslens_config_last_reload_success_timestamp_seconds",
 )
 
 COST = (

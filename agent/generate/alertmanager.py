@@ -23,9 +23,8 @@ from agent.config.notify import (
 
 from .artefact import Artefact
 from .hosts import COMPOSE, Hosts
+from .naming import ALERTMANAGER_CONFIG_FILE, alertmanager_template_file
 
-CONFIG_PATH = "alertmanager/alertmanager.yml"
-TEMPLATE_PATH = "alertmanager/templates/opslens.tmpl"
 # Alertmanager resolves template globs relative to the config file's folder.
 TEMPLATE_GLOB = "templates/*.tmpl"
 # The label set route_cases uses for an alert that carries no severity.
@@ -229,7 +228,7 @@ def _incidents(config: Config, hosts: Hosts) -> tuple[Route, dict[str, Any]] | N
 
 
 def alertmanager_config(config: Config, hosts: Hosts = COMPOSE) -> dict[str, Any]:
-    """The alertmanager.yml document."""
+    """Build the alertmanager.yml document."""
     notify = config.notify
     out: dict[str, Any] = {}
     if glob := _global(config):
@@ -249,9 +248,10 @@ def alertmanager_config(config: Config, hosts: Hosts = COMPOSE) -> dict[str, Any
     return out
 
 
-def template_text() -> str:
-    """The Go template file shipped next to alertmanager.yml."""
-    return resources.files(__package__).joinpath("alertmanager.tmpl").read_text(encoding="utf-8")
+def templates() -> dict[str, str]:
+    """Return the Go template files that TEMPLATE_GLOB loads, by file name."""
+    text = resources.files(__package__).joinpath("alertmanager.tmpl").read_text(encoding="utf-8")
+    return {"opslens.tmpl": text}
 
 
 def route_cases(config: Config) -> list[Case]:
@@ -283,6 +283,9 @@ def route_cases(config: Config) -> list[Case]:
 
 def render(config: Config, hosts: Hosts = COMPOSE) -> list[Artefact]:
     return [
-        Artefact(CONFIG_PATH, alertmanager_config(config, hosts)),
-        Artefact(TEMPLATE_PATH, template_text(), kind="text"),
+        Artefact(ALERTMANAGER_CONFIG_FILE, alertmanager_config(config, hosts)),
+        *(
+            Artefact(alertmanager_template_file(name), text, kind="text")
+            for name, text in templates().items()
+        ),
     ]

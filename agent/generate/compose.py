@@ -15,23 +15,20 @@ from agent.config import Config
 
 from .artefact import Artefact
 from .hosts import Hosts
+from .naming import (
+    AGENT_COMMAND,
+    AGENT_CONFIG_PATH,
+    AGENT_DATA_DIR,
+    AGENT_PORT,
+    AGENT_UID,
+    ALERTMANAGER_CONFIG_DIR,
+    COMPOSE_FILE,
+    GRAFANA_DASHBOARDS_MOUNT,
+    PROMETHEUS_CONFIG_DIR,
+)
 from .secrets import SecretFile, secret_files
 
-# Service names are the hosts in `hosts.COMPOSE`, which compose/prometheus.yml scrapes.
-AGENT_PORT = 10470
-CONFIG_PATH = "/etc/opslens/opslens.yaml"
-DATA_DIR = "/var/lib/opslens"
-AGENT_USER = "10001:10001"  # the user the Dockerfile creates
-AGENT_COMMAND = [
-    "run",
-    "all",
-    "-c",
-    CONFIG_PATH,
-    "--listen",
-    f"0.0.0.0:{AGENT_PORT}",
-    "--data-dir",
-    DATA_DIR,
-]
+AGENT_USER = f"{AGENT_UID}:{AGENT_UID}"
 HEALTH_PROBE = (
     "import urllib.request; "
     f"urllib.request.urlopen('http://127.0.0.1:{AGENT_PORT}/-/healthy', timeout=3)"
@@ -73,7 +70,7 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         "tmpfs": ["/tmp"],
         "ports": [f"127.0.0.1:{AGENT_PORT}:{AGENT_PORT}"],
-        "volumes": [f"../opslens.yaml:{CONFIG_PATH}:ro", f"opslens-data:{DATA_DIR}"],
+        "volumes": [f"../opslens.yaml:{AGENT_CONFIG_PATH}:ro", f"opslens-data:{AGENT_DATA_DIR}"],
         "healthcheck": _healthcheck(["CMD", "python", "-c", HEALTH_PROBE]),
     }
     if env := _env(entries, "agent"):
@@ -81,7 +78,7 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
     prometheus: dict[str, Any] = {
         "image": images.prometheus,
         "command": [
-            "--config.file=/etc/prometheus/compose/prometheus.yml",
+            f"--config.file={PROMETHEUS_CONFIG_DIR}/prometheus.yml",
             "--storage.tsdb.path=/prometheus",
             f"--storage.tsdb.retention.time={config.prometheus.retention.prom()}",
             "--web.enable-lifecycle",
@@ -89,7 +86,7 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
         "ports": ["127.0.0.1:9090:9090"],
         # prometheus.yml names its rules "../rules/*.rules.yml": keep the two folders siblings.
         "volumes": [
-            "./prometheus.yml:/etc/prometheus/compose/prometheus.yml:ro",
+            f"./prometheus.yml:{PROMETHEUS_CONFIG_DIR}/prometheus.yml:ro",
             "../rules:/etc/prometheus/rules:ro",
             "prometheus-data:/prometheus",
         ],
@@ -99,13 +96,16 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
     alertmanager: dict[str, Any] = {
         "image": images.alertmanager,
         "command": [
-            "--config.file=/etc/alertmanager/alertmanager.yml",
+            f"--config.file={ALERTMANAGER_CONFIG_DIR}/alertmanager.yml",
             "--storage.path=/alertmanager",
             # One replica: no gossip cluster to form.
             "--cluster.listen-address=",
         ],
         "ports": ["127.0.0.1:9093:9093"],
-        "volumes": ["../alertmanager:/etc/alertmanager:ro", "alertmanager-data:/alertmanager"],
+        "volumes": [
+            f"../alertmanager:{ALERTMANAGER_CONFIG_DIR}:ro",
+            "alertmanager-data:/alertmanager",
+        ],
         "healthcheck": _wget("http://localhost:9093/-/healthy"),
     }
     grafana: dict[str, Any] = {
@@ -120,12 +120,13 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
         "ports": ["127.0.0.1:3000:3000"],
         "volumes": [
             "../grafana/provisioning:/etc/grafana/provisioning:ro",
-            "../grafana/dashboards:/var/lib/grafana/dashboards/opslens:ro",
+            f"../grafana/dashboards:{GRAFANA_DASHBOARDS_MOUNT}:ro",
             "grafana-data:/var/lib/grafana",
         ],
         "depends_on": {"prometheus": {"condition": "service_healthy"}},
         "healthcheck": _wget("http://localhost:3000/api/health"),
     }
+    # Service names are the hosts in `hosts.COMPOSE`, which compose/prometheus.yml scrapes.
     specs = {
         "agent": agent,
         "prometheus": prometheus,
@@ -153,4 +154,4 @@ def compose_file(config: Config) -> dict[str, Any]:
 
 
 def render(config: Config, hosts: Hosts) -> list[Artefact]:
-    return [Artefact("compose/docker-compose.yml", compose_file(config))]
+    return [Artefact(COMPOSE_FILE, compose_file(config))]

@@ -22,7 +22,7 @@ COMPOSE = Hosts()
 
 
 def native(agent_listen: str, secrets_dir: str = "/run/secrets") -> Hosts:
-    """Loopback addresses used by `opslens up` (DESIGN §3)."""
+    """Return the loopback addresses `opslens up` runs the stack on."""
     return Hosts(
         agent=agent_listen,
         prometheus="127.0.0.1:9090",

@@ -17,9 +17,16 @@ from agent.config import Config
 
 from . import alertmanager, grafana, rules
 from .artefact import HEADER, Artefact, dump_yaml
-from .compose import AGENT_COMMAND, AGENT_PORT, CONFIG_PATH, DATA_DIR
 from .hosts import Hosts
-from .naming import AGENT_JOB
+from .naming import (
+    AGENT_COMMAND,
+    AGENT_CONFIG_PATH,
+    AGENT_DATA_DIR,
+    AGENT_JOB,
+    AGENT_PORT,
+    AGENT_UID,
+    K8S_DIR,
+)
 from .secrets import METRICS_TOKEN, SECRETS_DIR, SecretFile, secret_files
 
 AGENT = "opslens-agent"
@@ -30,17 +37,17 @@ ALERTMANAGER_CONFIG = "opslens-alertmanager-config"
 # prometheus-operator reads `alertmanager.yaml` from the configSecret and mounts every
 # other key (our templates) in this folder.
 OPERATOR_CONFIG_DIR = "/etc/alertmanager/config"
-UID = 10001  # the user the Dockerfile creates
 
+KUSTOMIZATION_FILE = f"{K8S_DIR}/kustomization.yaml"
 FILES = {
-    "configmap": "k8s/agent-configmap.yaml",
-    "deployment": "k8s/agent-deployment.yaml",
-    "service": "k8s/agent-service.yaml",
-    "pvc": "k8s/agent-pvc.yaml",
-    "servicemonitor": "k8s/agent-servicemonitor.yaml",
-    "prometheusrule": "k8s/prometheusrule.yaml",
-    "dashboards": "k8s/dashboards.yaml",
-    "alertmanager": "k8s/alertmanager-config-secret.yaml",
+    "configmap": f"{K8S_DIR}/agent-configmap.yaml",
+    "deployment": f"{K8S_DIR}/agent-deployment.yaml",
+    "service": f"{K8S_DIR}/agent-service.yaml",
+    "pvc": f"{K8S_DIR}/agent-pvc.yaml",
+    "servicemonitor": f"{K8S_DIR}/agent-servicemonitor.yaml",
+    "prometheusrule": f"{K8S_DIR}/prometheusrule.yaml",
+    "dashboards": f"{K8S_DIR}/dashboards.yaml",
+    "alertmanager": f"{K8S_DIR}/alertmanager-config-secret.yaml",
 }
 
 
@@ -87,8 +94,8 @@ def deployment(config: Config, entries: list[SecretFile], config_hash: str) -> d
         {"name": "tmp", "emptyDir": {}},
     ]
     mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": posixpath.dirname(CONFIG_PATH), "readOnly": True},
-        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "config", "mountPath": posixpath.dirname(AGENT_CONFIG_PATH), "readOnly": True},
+        {"name": "data", "mountPath": AGENT_DATA_DIR},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     if mine:
@@ -124,8 +131,8 @@ def deployment(config: Config, entries: list[SecretFile], config_hash: str) -> d
         },
         "securityContext": {
             "runAsNonRoot": True,
-            "runAsUser": UID,
-            "runAsGroup": UID,
+            "runAsUser": AGENT_UID,
+            "runAsGroup": AGENT_UID,
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
@@ -159,9 +166,9 @@ def deployment(config: Config, entries: list[SecretFile], config_hash: str) -> d
                     "enableServiceLinks": False,
                     "securityContext": {
                         "runAsNonRoot": True,
-                        "runAsUser": UID,
-                        "runAsGroup": UID,
-                        "fsGroup": UID,
+                        "runAsUser": AGENT_UID,
+                        "runAsGroup": AGENT_UID,
+                        "fsGroup": AGENT_UID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
@@ -229,36 +236,24 @@ def service_monitor(config: Config) -> dict[str, Any]:
     }
 
 
-def rule_groups(config: Config, hosts: Hosts) -> list[dict[str, Any]]:
-    """The groups of every generated rules file, in file order."""
-    files = sorted(
-        (a for a in rules.render(config, hosts) if a.path.endswith(".rules.yml")),
-        key=lambda a: a.path,
-    )
-    return [group for a in files for group in a.content.get("groups", [])]
-
-
-def prometheus_rule(config: Config, hosts: Hosts) -> dict[str, Any]:
+def prometheus_rule(config: Config) -> dict[str, Any]:
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": _meta(
             "opslens-rules", {"app.kubernetes.io/name": "opslens"} | _release(config)
         ),
-        "spec": {"groups": rule_groups(config, hosts)},
+        "spec": {"groups": rules.groups(config)},
     }
 
 
-def dashboards(config: Config, hosts: Hosts) -> dict[str, Any]:
-    """One ConfigMap per dashboard in a v1 List, for Grafana's dashboard sidecar."""
+def dashboards(config: Config) -> dict[str, Any]:
+    """Build one ConfigMap per dashboard, by name, in a v1 List for Grafana's sidecar."""
     items = []
-    for a in sorted(grafana.render(config, hosts), key=lambda a: a.path):
-        if a.kind != "json" or not a.path.startswith("grafana/dashboards/"):
-            continue
-        name = posixpath.basename(a.path).removesuffix(".json")
+    for name, board in sorted(grafana.dashboards(config).items()):
         # Compact: ConfigMaps hold at most 1 MiB, and client-side apply copies the
         # object into an annotation capped at 256 KiB.
-        body = json.dumps(a.content, separators=(",", ":"), ensure_ascii=False)
+        body = json.dumps(board, separators=(",", ":"), ensure_ascii=False)
         items.append(
             {
                 "apiVersion": "v1",
@@ -275,21 +270,12 @@ def dashboards(config: Config, hosts: Hosts) -> dict[str, Any]:
 
 
 def alertmanager_secret(config: Config, hosts: Hosts, entries: list[SecretFile]) -> dict[str, Any]:
-    data: dict[str, str] = {}
-    templates = []
-    for a in sorted(alertmanager.render(config, hosts), key=lambda a: a.path):
-        if a.path == "alertmanager/alertmanager.yml":
-            main = dict(a.content)
-            if "templates" in main:
-                main["templates"] = [
-                    posixpath.join(OPERATOR_CONFIG_DIR, posixpath.basename(t))
-                    for t in main["templates"]
-                ]
-            data["alertmanager.yaml"] = f"# {HEADER}\n" + dump_yaml(main)
-        elif a.path.startswith("alertmanager/templates/"):
-            templates.append(a)
-    for a in templates:
-        data[posixpath.basename(a.path)] = str(a.content)
+    main = alertmanager.alertmanager_config(config, hosts)
+    main["templates"] = [
+        posixpath.join(OPERATOR_CONFIG_DIR, posixpath.basename(t)) for t in main["templates"]
+    ]
+    data = {"alertmanager.yaml": f"# {HEADER}\n" + dump_yaml(main)}
+    data |= alertmanager.templates()
     receiver_files = {s.path: s.name for s in entries if s.service == "alertmanager"}
     annotations = {
         "opslens.io/usage": (
@@ -319,7 +305,7 @@ def objects(config: Config, hosts: Hosts) -> dict[str, dict[str, Any]]:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta("opslens-config", _selector(config)),
-        "data": {posixpath.basename(CONFIG_PATH): text},
+        "data": {posixpath.basename(AGENT_CONFIG_PATH): text},
     }
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return {
@@ -328,14 +314,14 @@ def objects(config: Config, hosts: Hosts) -> dict[str, dict[str, Any]]:
         "service": service(config),
         "pvc": pvc(config),
         "servicemonitor": service_monitor(config),
-        "prometheusrule": prometheus_rule(config, hosts),
-        "dashboards": dashboards(config, hosts),
+        "prometheusrule": prometheus_rule(config),
+        "dashboards": dashboards(config),
         "alertmanager": alertmanager_secret(config, hosts, entries),
     }
 
 
 def render(config: Config, hosts: Hosts) -> list[Artefact]:
     built = objects(config, hosts)
-    return [Artefact("k8s/kustomization.yaml", kustomization(config))] + [
+    return [Artefact(KUSTOMIZATION_FILE, kustomization(config))] + [
         Artefact(FILES[role], obj) for role, obj in built.items()
     ]

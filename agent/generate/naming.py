@@ -1,4 +1,8 @@
-"""Naming conventions for everything generated: files, groups, uids, labels."""
+"""Naming conventions for everything generated: files, paths, groups, alerts, uids, labels.
+
+Every name that more than one generator (or `opslens check`) relies on lives here, so
+the rules, their promtool cases, the dashboards and the deployments cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,116 @@ from agent.config import Duration
 DATASOURCE_UID = "opslens-prometheus"
 AGENT_JOB = "opslens"
 
+# --- files in the output tree, relative to the config's folder ----------------------------
 
-def dashboard_uid(name: str) -> str:
-    return f"opslens-{name}"
+PROMETHEUS_CONFIG_FILE = "compose/prometheus.yml"
+COMPOSE_FILE = "compose/docker-compose.yml"
+ALERTMANAGER_CONFIG_FILE = "alertmanager/alertmanager.yml"
+ALERTMANAGER_TEMPLATES_DIR = "alertmanager/templates"
+RULES_DIR = "rules"
+RULES_TESTS_DIR = f"{RULES_DIR}/tests"
+DASHBOARDS_DIR = "grafana/dashboards"
+GRAFANA_DATASOURCES_FILE = "grafana/provisioning/datasources/opslens.yaml"
+GRAFANA_DASHBOARD_PROVIDERS_FILE = "grafana/provisioning/dashboards/opslens.yaml"
+K8S_DIR = "k8s"
 
 
-def rules_file(group: str) -> str:
-    return f"rules/{group}.rules.yml"
+def rules_file(pack: str) -> str:
+    return f"{RULES_DIR}/{pack}.rules.yml"
 
 
-def rules_test_file(group: str) -> str:
-    return f"rules/tests/{group}.test.yml"
+def rules_test_file(pack: str) -> str:
+    return f"{RULES_TESTS_DIR}/{pack}.test.yml"
+
+
+def dashboard_file(name: str) -> str:
+    return f"{DASHBOARDS_DIR}/{name}.json"
+
+
+def alertmanager_template_file(name: str) -> str:
+    return f"{ALERTMANAGER_TEMPLATES_DIR}/{name}"
+
+
+# --- paths inside the containers (compose and k8s run the same images) --------------------
+
+AGENT_PORT = 10470
+AGENT_CONFIG_PATH = "/etc/opslens/opslens.yaml"
+AGENT_DATA_DIR = "/var/lib/opslens"
+AGENT_UID = 10001  # the user the Dockerfile creates
+AGENT_COMMAND = [
+    "run",
+    "all",
+    "-c",
+    AGENT_CONFIG_PATH,
+    "--listen",
+    f"0.0.0.0:{AGENT_PORT}",
+    "--data-dir",
+    AGENT_DATA_DIR,
+]
+PROMETHEUS_CONFIG_DIR = "/etc/prometheus/compose"
+ALERTMANAGER_CONFIG_DIR = "/etc/alertmanager"
+# Where compose mounts grafana/dashboards for the dashboards provider to read.
+GRAFANA_DASHBOARDS_MOUNT = "/var/lib/grafana/dashboards/opslens"
+
+# --- rule groups and recording rules --------------------------------------------------------
+
+RULES_PREFIX = "opslens"
+
+
+def rule_group(*parts: str) -> str:
+    """`("slo", "shop-api", "availability")` → `opslens-slo-shop-api-availability`."""
+    return "-".join((RULES_PREFIX, *parts))
+
+
+# The SLO pack records these and the dashboards read them.
+SLO_OBJECTIVE = "slo:objective:ratio"
+SLO_ERROR_BUDGET = "slo:error_budget:ratio"
+SLO_ERROR_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
+
+
+def slo_error_ratio(window: str) -> str:
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def slo_total_rate(window: str) -> str:
+    return f"slo:sli_total:rate{window}"
+
+
+def window(period: timedelta) -> str:
+    """A rule window as people write it: `28d` rather than `4w`, `90d` rather than `12w6d`."""
+    seconds = int(period.total_seconds())
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    return Duration.of(seconds).prom()
+
+
+# --- alert names: docs/runbooks.md has a section for each ---------------------------------
+
+HTTP_ERROR_RATIO_HIGH = "HttpErrorRatioHigh"
+HTTP_LATENCY_P95_HIGH = "HttpLatencyP95High"
+
+PROBE_DOWN = "ProbeDown"
+PROBE_SLOW = "ProbeSlow"
+PROBE_CERTIFICATE_EXPIRING = "ProbeCertificateExpiring"
+
+HOST_CPU_HIGH = "HostCpuHigh"
+HOST_MEMORY_HIGH = "HostMemoryHigh"
+HOST_DISK_SPACE_LOW = "HostDiskSpaceLow"
+
+COST_BUDGET_THRESHOLD_REACHED = "CloudCostBudgetThresholdReached"
+COST_BUDGET_FORECAST_EXCEEDED = "CloudCostBudgetForecastExceeded"
+COST_ANOMALY = "CloudCostAnomaly"
+COST_DATA_STALE = "CloudCostDataStale"
+COST_API_CAP_REACHED = "CloudCostApiCapReached"
+
+DORA_PERFORMANCE_LEVEL_DROPPED = "DoraPerformanceLevelDropped"
+DORA_CHANGE_FAILURE_RATIO_HIGH = "DoraChangeFailureRatioHigh"
+DORA_TIME_TO_RESTORE_REGRESSED = "DoraTimeToRestoreRegressed"
+
+AGENT_DOWN = "OpslensAgentDown"
+SOURCE_DOWN = "OpslensSourceDown"
+SOURCE_STALE = "OpslensSourceStale"
+CONFIG_RELOAD_FAILED = "OpslensConfigReloadFailed"
 
 
 def camel(*parts: str) -> str:
@@ -32,26 +135,22 @@ def camel(*parts: str) -> str:
     return "".join(words)
 
 
-def runbook_url(base: str, alert: str) -> str:
-    return f"{base}#{alert.lower()}"
-
-
-RULES_PREFIX = "opslens"
-
-
-def rule_group(*parts: str) -> str:
-    """`("slo", "shop-api", "availability")` → `opslens-slo-shop-api-availability`."""
-    return "-".join((RULES_PREFIX, *parts))
-
-
 def slo_alert(service: str, name: str, speed: str) -> str:
     """The page (`fast`) or ticket (`slow`) burn-rate alert of one SLO."""
     return camel("slo", service, name, "error-budget-burn", speed)
 
 
-def window(period: timedelta) -> str:
-    """A rule window as people write it: `28d` rather than `4w`, `90d` rather than `12w6d`."""
-    seconds = int(period.total_seconds())
-    if seconds and seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    return Duration.of(seconds).prom()
+def slo_runbook(speed: str) -> str:
+    """Name the runbook section shared by every SLO's burn-rate alert of this speed."""
+    return f"SloErrorBudgetBurn{speed}"
+
+
+def runbook_url(base: str, alert: str) -> str:
+    return f"{base}#{alert.lower()}"
+
+
+# --- dashboards ----------------------------------------------------------------------------
+
+
+def dashboard_uid(name: str) -> str:
+    return f"opslens-{name}"

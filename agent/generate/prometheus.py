@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from agent.config import Config
 
 from .artefact import Artefact
 from .hosts import COMPOSE, Hosts
-from .naming import AGENT_JOB
+from .naming import AGENT_JOB, PROMETHEUS_CONFIG_FILE, rules_file
+from .secrets import METRICS_TOKEN, SECRETS_DIR
 
 # Relative to this file: resolves to ../rules both in the repo and in the containers,
 # where compose mounts the two folders side by side.
-RULE_FILES = "../rules/*.rules.yml"
+RULE_FILES = posixpath.relpath(rules_file("*"), posixpath.dirname(PROMETHEUS_CONFIG_FILE))
 
 
 def scrape_configs(config: Config, hosts: Hosts) -> list[dict[str, Any]]:
@@ -25,7 +27,7 @@ def scrape_configs(config: Config, hosts: Hosts) -> list[dict[str, Any]]:
         {"job_name": "alertmanager", "static_configs": [{"targets": [hosts.alertmanager]}]},
     ]
     if config.agent.metrics_token_env:
-        jobs[0]["authorization"] = {"credentials_file": "/run/secrets/opslens_metrics_token"}
+        jobs[0]["authorization"] = {"credentials_file": f"{SECRETS_DIR}/{METRICS_TOKEN}"}
     for target in config.targets:
         static: dict[str, Any] = {"targets": list(target.static)}
         if target.service:
@@ -70,4 +72,4 @@ def prometheus_config(config: Config, hosts: Hosts = COMPOSE) -> dict[str, Any]:
 
 
 def render(config: Config, hosts: Hosts = COMPOSE) -> list[Artefact]:
-    return [Artefact("compose/prometheus.yml", prometheus_config(config, hosts))]
+    return [Artefact(PROMETHEUS_CONFIG_FILE, prometheus_config(config, hosts))]

@@ -1,6 +1,6 @@
 """Every secret the stack reads, in one list that compose and k8s both mount from.
 
-Secrets never appear in generated files (DESIGN §4): receivers and remote write take
+Secrets never appear in generated files: receivers and remote write take
 `*_file` paths that Alertmanager/Prometheus read, sources take `*_env` names that the
 agent reads from NAME or from the file named by NAME_FILE (`exporters.base.Context`).
 """
@@ -17,15 +17,17 @@ from pydantic import BaseModel
 
 from agent.config import Config
 
+from .naming import AGENT_CONFIG_PATH, ALERTMANAGER_CONFIG_DIR, PROMETHEUS_CONFIG_DIR
+
 SECRETS_DIR = "/run/secrets"
 METRICS_TOKEN = "opslens_metrics_token"  # the path compose/prometheus.yml scrapes the agent with
 GRAFANA_PASSWORD = "grafana_admin_password"
 
 # Where each consumer resolves a relative `*_file`: next to its config file in the containers.
 CONFIG_DIRS = {
-    "agent": "/etc/opslens",
-    "alertmanager": "/etc/alertmanager",
-    "prometheus": "/etc/prometheus/compose",
+    "agent": posixpath.dirname(AGENT_CONFIG_PATH),
+    "alertmanager": ALERTMANAGER_CONFIG_DIR,
+    "prometheus": PROMETHEUS_CONFIG_DIR,
 }
 # Which service reads the `*_file` paths of each top-level config section.
 FILE_READERS = {"notify": "alertmanager", "prometheus": "prometheus"}

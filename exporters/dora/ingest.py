@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporters.auth import bearer_ok
+from exporters.auth import bearer_ok, same_secret
 from exporters.base import Context
 
 from .config import DoraConfig, EventsSource, GitHubSource, GitLabSource
@@ -166,7 +166,7 @@ class Ingestor:
             s
             for s, token in self.gitlab_sources
             if (token is None and not s.webhook_token_env)
-            or (token is not None and hmac.compare_digest(given.encode(), token.encode()))
+            or (token is not None and same_secret(given, token))
         ]
         if not candidates:
             return error(401, "bad or missing X-Gitlab-Token")
@@ -209,14 +209,14 @@ def _signed_by(
     sources: Sequence[tuple[GitHubSource, str | None]], signature: str, body: bytes
 ) -> list[GitHubSource]:
     """Sources whose secret signed the body; sources with no secret configured accept all."""
-    given = signature.removeprefix("sha256=").encode()
+    given = signature.removeprefix("sha256=")
     out = []
     for source, secret in sources:
         if secret is None:
             if not source.webhook_secret_env:
                 out.append(source)
             continue
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-        if signature.startswith("sha256=") and hmac.compare_digest(given, expected):
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if signature.startswith("sha256=") and same_secret(given, expected):
             out.append(source)
     return out

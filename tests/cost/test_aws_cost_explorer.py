@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from agent.settings import Settings
 from exporters.base import Context, SourceError
 from exporters.cost.aws_cost_explorer import classify, parse_budgets, parse_cost_and_usage
 from exporters.cost.exporter import CostExporter, build
+from tests.support.waiting import wait_ready
 
 from .conftest import AwsProxy, ce_page
 from .support import FakeClock, config, scrape, total, value
@@ -176,14 +176,6 @@ def test_classify(error: Exception, reason: str) -> None:
 
 
 # --- moto server ----------------------------------------------------------------------
-
-
-async def wait_ready(client: Any) -> None:
-    for _ in range(200):
-        if (await client.get("/-/ready")).status == 200:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("agent never became ready")
 
 
 @pytest.mark.integration

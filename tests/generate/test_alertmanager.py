@@ -13,6 +13,7 @@ from agent.config import Config, load, parse
 from agent.config.notify import INCIDENTS_RECEIVER
 from agent.generate import alertmanager, serialise
 from agent.generate.artefact import HEADER
+from agent.generate.naming import ALERTMANAGER_CONFIG_FILE, alertmanager_template_file
 
 # A second config exercising what the reference one does not: webhook, Opsgenie, SMTP
 # auth, several services per team, a team without overrides, no inhibition.
@@ -62,11 +63,11 @@ def rendered(config: Config) -> dict[str, str]:
 
 
 def test_reference_matches_golden(reference: Config, golden: Callable[[str, str], None]) -> None:
-    golden("alertmanager/reference.alertmanager.yml", rendered(reference)[alertmanager.CONFIG_PATH])
+    golden("alertmanager/reference.alertmanager.yml", rendered(reference)[ALERTMANAGER_CONFIG_FILE])
 
 
 def test_small_matches_golden(small: Config, golden: Callable[[str, str], None]) -> None:
-    golden("alertmanager/small.alertmanager.yml", rendered(small)[alertmanager.CONFIG_PATH])
+    golden("alertmanager/small.alertmanager.yml", rendered(small)[ALERTMANAGER_CONFIG_FILE])
 
 
 def test_committed_files_match_the_reference_config(reference: Config, root: Path) -> None:
@@ -77,7 +78,7 @@ def test_committed_files_match_the_reference_config(reference: Config, root: Pat
 
 def test_both_files_are_headed_do_not_edit(small: Config) -> None:
     files = rendered(small)
-    assert set(files) == {alertmanager.CONFIG_PATH, alertmanager.TEMPLATE_PATH}
+    assert set(files) == {ALERTMANAGER_CONFIG_FILE, alertmanager_template_file("opslens.tmpl")}
     assert all(HEADER in text.splitlines()[0] for text in files.values())
 
 
@@ -231,5 +232,5 @@ def test_route_cases_without_receivers_expect_null() -> None:
 
 
 def test_output_is_plain_yaml_that_round_trips(small: Config) -> None:
-    text = rendered(small)[alertmanager.CONFIG_PATH]
+    text = rendered(small)[ALERTMANAGER_CONFIG_FILE]
     assert yaml.safe_load(text) == alertmanager.alertmanager_config(small)

@@ -10,6 +10,7 @@ import pytest
 
 from agent.config import Config, load, parse
 from agent.generate import alertmanager, write
+from agent.generate.naming import ALERTMANAGER_CONFIG_FILE, alertmanager_template_file
 from tests.generate.test_alertmanager import SMALL
 from tests.support.procs import require
 
@@ -26,7 +27,7 @@ def _config(name: str, root: Path) -> Config:
 def generated(request: pytest.FixtureRequest, root: Path, tmp_path: Path) -> tuple[Config, Path]:
     config = _config(request.param, root)
     write(alertmanager.render(config), tmp_path)
-    return config, tmp_path / alertmanager.CONFIG_PATH
+    return config, tmp_path / ALERTMANAGER_CONFIG_FILE
 
 
 def amtool(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -83,7 +84,7 @@ def test_a_wrong_expectation_fails(generated: tuple[Config, Path]) -> None:
 
 def test_small_team_regex_and_overrides_route(tmp_path: Path) -> None:
     write(alertmanager.render(parse(SMALL)), tmp_path)
-    path = tmp_path / alertmanager.CONFIG_PATH
+    path = tmp_path / ALERTMANAGER_CONFIG_FILE
     routes_test(path, {"service": "storefront.v2", "severity": "critical"}, ["web-pager", "chat"])
     routes_test(path, {"service": "storefront.v2", "severity": "medium"}, ["mail"])
     # The dot is escaped: a look-alike service is not the team's.
@@ -150,7 +151,7 @@ def test_templates_render_readably(name: str, expected: str, root: Path, tmp_pat
     result = amtool(
         "template",
         "render",
-        f"--template.glob={root / alertmanager.TEMPLATE_PATH}",
+        f"--template.glob={root / alertmanager_template_file('opslens.tmpl')}",
         f"--template.data={data}",
         f'--template.text={{{{ template "opslens.{name}" . }}}}',
     )

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from agent.app import create_app
 from agent.cli import parser
 from agent.config import parse
-from agent.generate import compose
+from agent.generate import compose, naming
 from agent.settings import Settings
 from exporters.base import Context
 from tests.support.procs import free_port
@@ -72,16 +72,16 @@ def test_runs_as_the_non_root_user_compose_and_k8s_use(root: Path) -> None:
 def test_entrypoint_and_cmd_are_the_compose_command(root: Path) -> None:
     steps = dict(instructions(root))
     assert exec_form(steps["ENTRYPOINT"]) == ["opslens"]
-    assert exec_form(steps["CMD"]) == compose.AGENT_COMMAND
+    assert exec_form(steps["CMD"]) == naming.AGENT_COMMAND
     assert "10470" in steps["EXPOSE"]
 
 
 def test_the_agent_command_parses_with_the_real_cli() -> None:
-    args = parser().parse_args(compose.AGENT_COMMAND)
+    args = parser().parse_args(naming.AGENT_COMMAND)
     assert args.command == "run" and args.exporter == "all"
-    assert str(args.config) == compose.CONFIG_PATH
+    assert str(args.config) == naming.AGENT_CONFIG_PATH
     assert args.listen == "0.0.0.0:10470"
-    assert str(args.data_dir) == compose.DATA_DIR
+    assert str(args.data_dir) == naming.AGENT_DATA_DIR
 
 
 def test_no_curl_and_secrets_stay_out_of_the_build_context(root: Path) -> None:
@@ -140,5 +140,5 @@ async def test_healthcheck_commands_pass_on_a_live_agent_and_fail_otherwise(
 def test_dockerfile_has_no_root_only_paths(root: Path) -> None:
     """The data dir the compose volume and k8s PVC mount is owned by the agent user."""
     text = " ".join(a for i, a in instructions(root) if i == "RUN")
-    assert f"chown opslens:opslens {compose.DATA_DIR}" in text
+    assert f"chown opslens:opslens {naming.AGENT_DATA_DIR}" in text
     assert "--uid 10001" in text and "--gid 10001" in text

@@ -14,9 +14,13 @@ import yaml
 from agent.config import Config, load, parse
 from agent.generate import HEADER, render_all, serialise
 from agent.generate.grafana import dashboards, metric_names, panel_queries, render
-from agent.generate.grafana.provisioning import DASHBOARDS_PATH
 from agent.generate.hosts import COMPOSE, native
-from agent.generate.naming import DATASOURCE_UID, dashboard_uid
+from agent.generate.naming import (
+    DATASOURCE_UID,
+    GRAFANA_DASHBOARD_PROVIDERS_FILE,
+    GRAFANA_DASHBOARDS_MOUNT,
+    dashboard_uid,
+)
 from exporters import catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,10 +202,16 @@ def test_datasource_provisioning_reaches_prometheus_from_grafana(config: Config)
 
 
 def test_dashboard_provider_reads_the_mounted_folder(config: Config) -> None:
-    artefact = next(a for a in render(config, COMPOSE) if "provisioning/dashboards" in a.path)
+    artefact = next(
+        a for a in render(config, COMPOSE) if a.path == GRAFANA_DASHBOARD_PROVIDERS_FILE
+    )
     (provider,) = yaml.safe_load(serialise(artefact))["providers"]
     assert provider["type"] == "file"
-    assert provider["options"]["path"] == DASHBOARDS_PATH == "/var/lib/grafana/dashboards/opslens"
+    assert (
+        provider["options"]["path"]
+        == GRAFANA_DASHBOARDS_MOUNT
+        == "/var/lib/grafana/dashboards/opslens"
+    )
     assert provider["allowUiUpdates"] is False
 
 

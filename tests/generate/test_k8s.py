@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from agent.config import Config, load, parse
-from agent.generate import Artefact, alertmanager, grafana, k8s, render_all, rules, serialise, write
+from agent.generate import alertmanager, grafana, k8s, render_all, rules, serialise, write
 from agent.generate.hosts import COMPOSE
 from agent.generate.secrets import k8s_mounted_paths, secret_files
 from tests.support.procs import require
 
-# The objects this module owns outright; the others embed other renderers' output and are
-# compared with it instead of with a golden copy.
+# The objects this module owns outright; the others embed other generators' models and are
+# compared with their files instead of with a golden copy.
 GOLDEN = ("configmap", "deployment", "service", "pvc", "servicemonitor")
 DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
@@ -168,20 +168,16 @@ def test_configmap_holds_a_config_that_revalidates_to_the_same_model(
 def test_prometheus_rule_has_the_rule_files_groups(config: Config) -> None:
     files = [a for a in rules.render(config, COMPOSE) if a.path.endswith(".rules.yml")]
     expected = [g for a in sorted(files, key=lambda a: a.path) for g in a.content["groups"]]
-    assert k8s.prometheus_rule(config, COMPOSE)["spec"]["groups"] == expected
+    assert k8s.prometheus_rule(config)["spec"]["groups"] == expected
 
 
-def test_prometheus_rule_takes_groups_from_rules_files_only(
+def test_prometheus_rule_takes_the_packs_groups_in_file_order(
     config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     group = {"name": "g", "rules": [{"record": "r", "expr": "1"}]}
-    fake = [
-        Artefact("rules/b.rules.yml", {"groups": [group | {"name": "b"}]}),
-        Artefact("rules/a.rules.yml", {"groups": [group | {"name": "a1"}, group | {"name": "a2"}]}),
-        Artefact("rules/tests/a.test.yml", {"rule_files": ["../a.rules.yml"], "tests": []}),
-    ]
-    monkeypatch.setattr(rules, "render", lambda config, hosts: fake)
-    names = [g["name"] for g in k8s.prometheus_rule(config, COMPOSE)["spec"]["groups"]]
+    by_pack = {"b": [group | {"name": "b"}], "a": [group | {"name": "a1"}, group | {"name": "a2"}]}
+    monkeypatch.setattr(rules, "rule_groups", lambda config: by_pack)
+    names = [g["name"] for g in k8s.prometheus_rule(config)["spec"]["groups"]]
     assert names == ["a1", "a2", "b"]
 
 
@@ -189,7 +185,7 @@ def _check_dashboards(config: Config, objs: dict[str, dict[str, Any]]) -> int:
     sources = {
         a.path.rsplit("/", 1)[1]: a.content
         for a in grafana.render(config, COMPOSE)
-        if a.kind == "json" and a.path.startswith("grafana/dashboards/")
+        if a.path.startswith("grafana/dashboards/")
     }
     items = objs["dashboards"]["items"]
     assert objs["dashboards"]["kind"] == "List"
@@ -209,15 +205,14 @@ def test_dashboard_configmaps_carry_every_dashboard(
     _check_dashboards(config, objs)
 
 
-def test_dashboard_configmaps_from_grafana_json_only(
+def test_dashboard_configmaps_one_per_dashboard_by_name(
     config: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = [
-        Artefact("grafana/dashboards/cost.json", {"uid": "opslens-cost", "title": "Cost"}, "json"),
-        Artefact("grafana/dashboards/dora.json", {"uid": "opslens-dora", "title": "DORA"}, "json"),
-        Artefact("grafana/provisioning/dashboards/opslens.yaml", {"providers": []}),
-    ]
-    monkeypatch.setattr(grafana, "render", lambda config, hosts: fake)
+    boards = {
+        "dora": {"uid": "opslens-dora", "title": "DORA"},
+        "cost": {"uid": "opslens-cost", "title": "Cost"},
+    }
+    monkeypatch.setattr(grafana, "dashboards", lambda config: boards)
     objs = k8s.objects(config, COMPOSE)
     assert _check_dashboards(config, objs) == 2
     names = [i["metadata"]["name"] for i in objs["dashboards"]["items"]]

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.config import SEVERITIES, Config, Duration
-from agent.config.loader import load, parse
+from agent.config import SEVERITIES, Config, Duration, load, parse
 from agent.generate import naming, rules
 from agent.generate.artefact import serialise
 from agent.generate.hosts import COMPOSE
@@ -287,6 +286,37 @@ def test_num_prints_shortest_decimals() -> None:
     assert num(Fraction(14, 15)).startswith("0.9333")
     assert num(0.2) == "0.2"
     assert num(1e-05) == "0.00001"
+
+
+def test_alert_names_are_a_stable_contract(reference: Config) -> None:
+    """Runbook anchors, silences and routes outside OpsLens match on these exact names."""
+    names = {r["alert"] for r in alerts_of(reference)}
+    assert {n for n in names if not n.startswith("Slo")} == {
+        "HttpErrorRatioHigh",
+        "HttpLatencyP95High",
+        "ProbeDown",
+        "ProbeSlow",
+        "ProbeCertificateExpiring",
+        "HostCpuHigh",
+        "HostMemoryHigh",
+        "HostDiskSpaceLow",
+        "CloudCostBudgetThresholdReached",
+        "CloudCostBudgetForecastExceeded",
+        "CloudCostAnomaly",
+        "CloudCostDataStale",
+        "CloudCostApiCapReached",
+        "DoraPerformanceLevelDropped",
+        "DoraChangeFailureRatioHigh",
+        "DoraTimeToRestoreRegressed",
+        "OpslensAgentDown",
+        "OpslensSourceDown",
+        "OpslensSourceStale",
+        "OpslensConfigReloadFailed",
+    }
+    assert naming.slo_alert("shop-api", "availability", "fast") in names
+    assert naming.slo_alert("shop-api", "availability", "fast") == (
+        "SloShopApiAvailabilityErrorBudgetBurnFast"
+    )
 
 
 def test_packs_follow_config_inputs(reference: Config) -> None:

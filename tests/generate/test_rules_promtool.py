@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import Config
-from agent.config.loader import load
+from agent.config import Config, load
 from agent.generate import rules
 from agent.generate.artefact import dump_yaml, write
 from agent.generate.hosts import COMPOSE

@@ -9,6 +9,7 @@ from agent.config import Config
 
 from ..artefact import Artefact
 from ..hosts import COMPOSE, Hosts
+from ..naming import GRAFANA_DASHBOARD_PROVIDERS_FILE, GRAFANA_DATASOURCES_FILE, dashboard_file
 from . import alerts, application, cost, dora, executive, infrastructure, provisioning
 from .promql import metric_names
 
@@ -44,14 +45,11 @@ def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
 def render(config: Config, hosts: Hosts = COMPOSE) -> list[Artefact]:
     out = [
-        Artefact(
-            "grafana/provisioning/datasources/opslens.yaml",
-            provisioning.datasource(config, hosts),
-        ),
-        Artefact("grafana/provisioning/dashboards/opslens.yaml", provisioning.dashboards()),
+        Artefact(GRAFANA_DATASOURCES_FILE, provisioning.datasource(config, hosts)),
+        Artefact(GRAFANA_DASHBOARD_PROVIDERS_FILE, provisioning.dashboards()),
     ]
     for name, board in dashboards(config).items():
-        out.append(Artefact(f"grafana/dashboards/{name}.json", board, "json"))
+        out.append(Artefact(dashboard_file(name), board, "json"))
     return out
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from agent.config import Config
 
+from ..naming import SLO_ERROR_BUDGET, SLO_ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, slo_error_ratio
 from .panels import (
     UP,
     Panel,
@@ -105,7 +106,7 @@ def _red(config: Config) -> list[Panel]:
 def _burn(windows: tuple[str, ...]) -> list[Query]:
     return [
         Query(
-            f"slo:sli_error:ratio_rate{w}{{{SEL}}} / on (slo, service) slo:error_budget:ratio",
+            f"{slo_error_ratio(w)}{{{SEL}}} / on (slo, service) {SLO_ERROR_BUDGET}",
             f"{{{{service}}}} {{{{slo}}}} {w}",
         )
         for w in windows
@@ -116,7 +117,7 @@ def _slos(config: Config) -> list[Panel]:
     return [
         bargauge(
             "Error budget remaining",
-            Query(f"slo:error_budget_remaining:ratio{{{SEL}}}", "{{service}} {{slo}}"),
+            Query(f"{SLO_ERROR_BUDGET_REMAINING}{{{SEL}}}", "{{service}} {{slo}}"),
             unit="percentunit",
             max_value=1,
             thresholds=((None, "red"), (0.25, "orange"), (0.5, "green")),
@@ -126,8 +127,8 @@ def _slos(config: Config) -> list[Panel]:
             "SLI over the SLO window",
             # remaining = 1 − error ratio ÷ budget, so this needs no per-window rule name.
             Query(
-                f"1 - (1 - slo:error_budget_remaining:ratio{{{SEL}}})"
-                " * on (slo, service) slo:error_budget:ratio",
+                f"1 - (1 - {SLO_ERROR_BUDGET_REMAINING}{{{SEL}}})"
+                f" * on (slo, service) {SLO_ERROR_BUDGET}",
                 "{{service}} {{slo}}",
             ),
             unit="percentunit",
@@ -137,7 +138,7 @@ def _slos(config: Config) -> list[Panel]:
         ),
         stat(
             "Objective",
-            Query(f"slo:objective:ratio{{{SEL}}}", "{{service}} {{slo}}"),
+            Query(f"{SLO_OBJECTIVE}{{{SEL}}}", "{{service}} {{slo}}"),
             unit="percentunit",
             decimals=3,
             w=8,

@@ -6,6 +6,7 @@ from typing import Any
 
 from agent.config import SEVERITIES, Config
 
+from ..naming import SLO_ERROR_BUDGET_REMAINING
 from .cost import budget_steps, currency_unit
 from .dora import PER_DAY, frequency_steps, key_steps
 from .panels import LEVELS, Panel, Query, Rows, assemble, bargauge, stat
@@ -119,7 +120,7 @@ def _reliability(config: Config) -> list[Panel]:
         panels.append(
             bargauge(
                 "SLO error budget remaining",
-                Query("slo:error_budget_remaining:ratio", "{{service}} {{slo}}"),
+                Query(SLO_ERROR_BUDGET_REMAINING, "{{service}} {{slo}}"),
                 unit="percentunit",
                 w=12,
                 max_value=1,

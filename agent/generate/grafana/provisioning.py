@@ -7,10 +7,8 @@ from typing import Any
 from agent.config import Config
 
 from ..hosts import Hosts
-from ..naming import DATASOURCE_UID
+from ..naming import DATASOURCE_UID, GRAFANA_DASHBOARDS_MOUNT
 
-# Where compose and k8s mount grafana/dashboards inside the Grafana container.
-DASHBOARDS_PATH = "/var/lib/grafana/dashboards/opslens"
 DATASOURCE_NAME = "OpsLens Prometheus"
 FOLDER = "OpsLens"
 
@@ -54,7 +52,7 @@ def dashboards() -> dict[str, Any]:
                 "disableDeletion": True,
                 "allowUiUpdates": False,
                 "updateIntervalSeconds": 30,
-                "options": {"path": DASHBOARDS_PATH, "foldersFromFilesStructure": False},
+                "options": {"path": GRAFANA_DASHBOARDS_MOUNT, "foldersFromFilesStructure": False},
             }
         ],
     }

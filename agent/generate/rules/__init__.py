@@ -1,13 +1,14 @@
 """`rules/<pack>.rules.yml` and `rules/tests/<pack>.test.yml`, one pair per rule pack.
 
-Each pack module turns the config into Prometheus rule groups plus the promtool cases
-that make every alert fire on a synthetic breach and stay silent on healthy series.
+Each pack module has two builders over the config: `groups`, the Prometheus rule groups
+(none when the pack is off or has no inputs), and `cases`, the promtool cases that make
+every alert fire on a synthetic breach and stay silent on healthy series.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
 
 from agent.config import Config
 
@@ -15,31 +16,50 @@ from ..artefact import Artefact
 from ..hosts import Hosts
 from ..naming import rules_file, rules_test_file
 from . import cost, custom, dora, exporters, host, http, probes, slo
-from .common import Pack
+from .common import Case, Group, Pack
 from .promtool import test_file
 
-PackBuilder = Callable[[Config], Pack | None]
 
-PACKS: tuple[PackBuilder, ...] = (
-    slo.build,
-    http.build,
-    probes.build,
-    host.build,
-    cost.build,
-    dora.build,
-    exporters.build,
-    custom.build,
+@dataclass(frozen=True)
+class Builders:
+    """The two builders of one rule pack, and how often its promtool cases evaluate."""
+
+    name: str
+    groups: Callable[[Config], list[Group]]
+    cases: Callable[[Config], list[Case]]
+    evaluation_interval: str = "1m"
+
+
+PACKS: tuple[Builders, ...] = (
+    Builders(slo.NAME, slo.groups, slo.cases),
+    Builders(http.NAME, http.groups, http.cases),
+    Builders(probes.NAME, probes.groups, probes.cases),
+    Builders(host.NAME, host.groups, host.cases),
+    Builders(cost.NAME, cost.groups, cost.cases),
+    Builders(dora.NAME, dora.groups, dora.cases, dora.EVALUATION_INTERVAL),
+    Builders(exporters.NAME, exporters.groups, exporters.cases),
+    Builders(custom.NAME, custom.groups, custom.cases),
 )
 
 
 def packs(config: Config) -> list[Pack]:
-    """The packs this config enables and has inputs for, in a stable order."""
-    return [p for build in PACKS if (p := build(config)) is not None]
+    """Assemble the packs this config enables and has inputs for, in a stable order."""
+    out = []
+    for b in PACKS:
+        if groups := b.groups(config):
+            out.append(Pack(b.name, groups, b.cases(config), b.evaluation_interval))
+    return out
 
 
-def rule_groups(config: Config) -> dict[str, list[dict[str, Any]]]:
-    """Pack name (the `<pack>` of rules/<pack>.rules.yml) → its Prometheus rule groups."""
-    return {p.name: p.groups for p in packs(config)}
+def rule_groups(config: Config) -> dict[str, list[Group]]:
+    """Map each pack name (the `<pack>` of rules/<pack>.rules.yml) to its rule groups."""
+    return {b.name: groups for b in PACKS if (groups := b.groups(config))}
+
+
+def groups(config: Config) -> list[Group]:
+    """Return the groups of every rules file, in the order of the files' paths."""
+    by_pack = rule_groups(config)
+    return [group for name in sorted(by_pack, key=rules_file) for group in by_pack[name]]
 
 
 def render(config: Config, hosts: Hosts) -> list[Artefact]:
@@ -50,4 +70,4 @@ def render(config: Config, hosts: Hosts) -> list[Artefact]:
     return out
 
 
-__all__ = ["Pack", "packs", "render", "rule_groups"]
+__all__ = ["PACKS", "Builders", "Pack", "groups", "packs", "render", "rule_groups"]

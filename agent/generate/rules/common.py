@@ -11,14 +11,15 @@ from typing import Any
 
 from agent.config import Config, Duration, Severity
 
-from ..naming import runbook_url
+from ..hosts import COMPOSE
+from ..naming import AGENT_JOB, runbook_url
 
 Rule = dict[str, Any]
 Group = dict[str, Any]
 
 # Labels Prometheus adds when it scrapes the agent; test series carry them so the
 # expected alerts show exactly what a real alert would carry.
-AGENT = {"job": "opslens", "instance": "agent:10470"}
+AGENT = {"job": AGENT_JOB, "instance": COMPOSE.agent}
 
 
 def num(value: float | Decimal | Fraction | int) -> str:
@@ -132,7 +133,6 @@ class Pack:
     name: str
     groups: list[Group]
     cases: list[Case] = field(default_factory=list)
-    # Packs whose cases span days evaluate less often to keep promtool fast.
     evaluation_interval: str = "1m"
 
     def alerts(self) -> list[Rule]:

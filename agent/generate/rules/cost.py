@@ -5,12 +5,19 @@ from __future__ import annotations
 from agent.config import SEVERITIES, Config, Severity
 from exporters.cost.config import Budget
 
-from ..naming import rule_group
+from ..naming import (
+    COST_ANOMALY,
+    COST_API_CAP_REACHED,
+    COST_BUDGET_FORECAST_EXCEEDED,
+    COST_BUDGET_THRESHOLD_REACHED,
+    COST_DATA_STALE,
+    rule_group,
+)
 from .common import (
     AGENT,
     Case,
     Check,
-    Pack,
+    Group,
     Rule,
     alert,
     dur,
@@ -21,7 +28,9 @@ from .common import (
     selector,
 )
 
+NAME = "cost"
 DAY = 86400
+Series = list[tuple[str, str]]
 
 
 def softer(severity: Severity) -> Severity:
@@ -40,7 +49,7 @@ def _threshold(config: Config, budget: Budget, threshold: float) -> Rule:
     b = selector("", {"budget": budget.name})
     return alert(
         config,
-        "CloudCostBudgetThresholdReached",
+        COST_BUDGET_THRESHOLD_REACHED,
         f"cloudcost_budget_spent{b} / cloudcost_budget_limit{b} >= {num(threshold)}",
         "15m",
         budget.severity,
@@ -55,7 +64,7 @@ def _forecast(config: Config, budget: Budget) -> Rule:
     b = selector("", {"budget": budget.name})
     return alert(
         config,
-        "CloudCostBudgetForecastExceeded",
+        COST_BUDGET_FORECAST_EXCEEDED,
         f"cloudcost_budget_forecast{b} > cloudcost_budget_limit{b}",
         "1h",
         softer(budget.severity),
@@ -66,141 +75,167 @@ def _forecast(config: Config, budget: Budget) -> Rule:
     )
 
 
-def build(config: Config) -> Pack | None:
-    if not config.alerts.packs.cost.enabled:
-        return None
-    cost = config.cost
-    rules: list[Rule] = []
-    cases: list[Case] = []
-    healthy: list[tuple[str, str]] = []
-    for budget in cost.budgets:
-        labels = {
-            **AGENT,
-            "budget": budget.name,
-            "period": budget.period,
-            "currency": budget.currency,
-        }
-        limit = (selector("cloudcost_budget_limit", labels), gauge(budget.amount, 90))
-        spent = selector("cloudcost_budget_spent", labels)
-        forecast = selector("cloudcost_budget_forecast", labels)
-        thresholds = [_threshold(config, budget, t) for t in budget.thresholds]
-        forecast_rule = _forecast(config, budget)
-        rules += [*thresholds, forecast_rule]
-        for i, t in enumerate(budget.thresholds):
-            # Between this threshold and the next: exactly the thresholds up to it fire.
-            nxt = budget.thresholds[i + 1] if i + 1 < len(budget.thresholds) else t * 1.2
-            cases.append(
-                Case(
-                    f"cost: budget {budget.name} at {percent((t + nxt) / 2)}",
-                    [limit, (spent, gauge(budget.amount * (t + nxt) / 2, 30))],
-                    [
-                        Check(
-                            "CloudCostBudgetThresholdReached",
-                            "20m",
-                            [fired(r, labels) for r in thresholds[: i + 1]],
-                        )
-                    ],
-                )
-            )
-        cases.append(
-            Case(
-                f"cost: budget {budget.name} forecast at 150%",
-                [limit, (forecast, gauge(budget.amount * 1.5, 90))],
-                [Check("CloudCostBudgetForecastExceeded", "80m", [fired(forecast_rule, labels)])],
-            )
-        )
-        healthy += [
-            limit,
-            (spent, gauge(budget.amount * budget.thresholds[0] / 2, 90)),
-            (forecast, gauge(budget.amount * 0.9, 90)),
-        ]
-
-    checks = (
-        [
-            Check("CloudCostBudgetThresholdReached", "80m"),
-            Check("CloudCostBudgetForecastExceeded", "80m"),
-        ]
-        if cost.budgets
-        else []
+def _anomaly(config: Config) -> Rule:
+    anomaly = config.cost.anomaly
+    return alert(
+        config,
+        COST_ANOMALY,
+        # The score's `service` is a cloud service ("Amazon EC2"); routing and inhibition
+        # read `service` as the owning application, so the alert carries `cloud_service`.
+        "label_replace(label_replace(cloudcost_anomaly_score > "
+        f'{num(anomaly.threshold)}, "cloud_service", "$1", "service", "(.*)"),'
+        ' "service", "", "", "")',
+        "30m",
+        anomaly.severity,
+        "Unusual spend on {{ $labels.provider }} {{ $labels.cloud_service }}",
+        "Yesterday's cost of {{ $labels.cloud_service }} in account {{ $labels.account }} "
+        f"({{{{ $labels.provider }}}}) is more than {num(anomaly.threshold)} robust "
+        f"deviations above its trailing {anomaly.window_days}-day median.",
     )
-    score = {**AGENT, "provider": "aws", "account": "123456789012", "service": "AmazonEC2"}
-    alerted = {**{k: v for k, v in score.items() if k != "service"}, "cloud_service": "AmazonEC2"}
-    if cost.anomaly.enabled:
-        anomaly = alert(
-            config,
-            "CloudCostAnomaly",
-            # The score's `service` is a cloud service ("Amazon EC2"); routing and inhibition
-            # read `service` as the owning application, so the alert carries `cloud_service`.
-            "label_replace(label_replace(cloudcost_anomaly_score > "
-            f'{num(cost.anomaly.threshold)}, "cloud_service", "$1", "service", "(.*)"),'
-            ' "service", "", "", "")',
-            "30m",
-            cost.anomaly.severity,
-            "Unusual spend on {{ $labels.provider }} {{ $labels.cloud_service }}",
-            "Yesterday's cost of {{ $labels.cloud_service }} in account {{ $labels.account }} "
-            f"({{{{ $labels.provider }}}}) is more than {num(cost.anomaly.threshold)} robust "
-            f"deviations above its trailing {cost.anomaly.window_days}-day median.",
-        )
-        rules.append(anomaly)
-        cases.append(
-            Case(
-                "cost: anomaly score over the threshold",
-                [
-                    (
-                        selector("cloudcost_anomaly_score", score),
-                        gauge(cost.anomaly.threshold * 2, 60),
-                    )
-                ],
-                [Check("CloudCostAnomaly", "40m", [fired(anomaly, alerted)])],
-            )
-        )
-        healthy.append(
-            (selector("cloudcost_anomaly_score", score), gauge(cost.anomaly.threshold / 2, 90))
-        )
-        checks.append(Check("CloudCostAnomaly", "80m"))
 
+
+def _stale_limit(config: Config) -> float:
     # The timestamp is the start of the latest complete day: data is as fresh as it can be
     # one day after it, so staleness counts from the end of that day.
-    limit_s = DAY + cost.stale_after.total_seconds()
-    stale = alert(
+    return DAY + config.cost.stale_after.total_seconds()
+
+
+def _stale(config: Config) -> Rule:
+    return alert(
         config,
-        "CloudCostDataStale",
-        f"time() - cloudcost_data_timestamp_seconds > {int(limit_s)}",
+        COST_DATA_STALE,
+        f"time() - cloudcost_data_timestamp_seconds > {int(_stale_limit(config))}",
         "30m",
         "medium",
         "Cost data of {{ $labels.source }} is stale",
         "The latest complete day of billing data from {{ $labels.source }} ended more than "
-        f"{dur(cost.stale_after.total_seconds())} ago: dashboards and budget alerts are "
+        f"{dur(config.cost.stale_after.total_seconds())} ago: dashboards and budget alerts are "
         "working on old figures.",
     )
-    cap = alert(
+
+
+def _cap(config: Config) -> Rule:
+    return alert(
         config,
-        "CloudCostApiCapReached",
+        COST_API_CAP_REACHED,
         "opslens_paid_api_cap_reached == 1",
         "5m",
         "low",
         "{{ $labels.source }} reached its daily paid API request cap",
         "Source {{ $labels.source }} has used its daily cap of paid API requests "
-        f"({cost.daily_request_cap}); it serves its last data until the cap resets at "
+        f"({config.cost.daily_request_cap}); it serves its last data until the cap resets at "
         "midnight UTC.",
     )
-    rules += [stale, cap]
+
+
+def groups(config: Config) -> list[Group]:
+    """Build the pack's rule group: per budget its thresholds and forecast, then the rest."""
+    if not config.alerts.packs.cost.enabled:
+        return []
+    cost = config.cost
+    rules: list[Rule] = []
+    for budget in cost.budgets:
+        rules += [_threshold(config, budget, t) for t in budget.thresholds]
+        rules.append(_forecast(config, budget))
+    if cost.anomaly.enabled:
+        rules.append(_anomaly(config))
+    rules += [_stale(config), _cap(config)]
+    return [{"name": rule_group(NAME), "rules": rules}]
+
+
+def _budget_cases(config: Config, budget: Budget) -> tuple[list[Case], Series]:
+    """Cases of one budget's thresholds and forecast, and its healthy series."""
+    labels = {**AGENT, "budget": budget.name, "period": budget.period, "currency": budget.currency}
+    limit = (selector("cloudcost_budget_limit", labels), gauge(budget.amount, 90))
+    spent = selector("cloudcost_budget_spent", labels)
+    forecast = selector("cloudcost_budget_forecast", labels)
+    thresholds = [_threshold(config, budget, t) for t in budget.thresholds]
+    cases = []
+    for i, t in enumerate(budget.thresholds):
+        # Between this threshold and the next: exactly the thresholds up to it fire.
+        nxt = budget.thresholds[i + 1] if i + 1 < len(budget.thresholds) else t * 1.2
+        cases.append(
+            Case(
+                f"cost: budget {budget.name} at {percent((t + nxt) / 2)}",
+                [limit, (spent, gauge(budget.amount * (t + nxt) / 2, 30))],
+                [
+                    Check(
+                        COST_BUDGET_THRESHOLD_REACHED,
+                        "20m",
+                        [fired(r, labels) for r in thresholds[: i + 1]],
+                    )
+                ],
+            )
+        )
+    over = fired(_forecast(config, budget), labels)
+    cases.append(
+        Case(
+            f"cost: budget {budget.name} forecast at 150%",
+            [limit, (forecast, gauge(budget.amount * 1.5, 90))],
+            [Check(COST_BUDGET_FORECAST_EXCEEDED, "80m", [over])],
+        )
+    )
+    healthy = [
+        limit,
+        (spent, gauge(budget.amount * budget.thresholds[0] / 2, 90)),
+        (forecast, gauge(budget.amount * 0.9, 90)),
+    ]
+    return cases, healthy
+
+
+def _anomaly_case(config: Config) -> tuple[Case, Series]:
+    """The case of a score over the threshold, and a healthy score."""
+    threshold = config.cost.anomaly.threshold
+    score = {**AGENT, "provider": "aws", "account": "123456789012", "service": "AmazonEC2"}
+    alerted = {**{k: v for k, v in score.items() if k != "service"}, "cloud_service": "AmazonEC2"}
+    series = selector("cloudcost_anomaly_score", score)
+    case = Case(
+        "cost: anomaly score over the threshold",
+        [(series, gauge(threshold * 2, 60))],
+        [Check(COST_ANOMALY, "40m", [fired(_anomaly(config), alerted)])],
+    )
+    return case, [(series, gauge(threshold / 2, 90))]
+
+
+def _freshness_case(config: Config) -> tuple[Case, Series]:
+    """The case of stale billing data and a reached API cap, and fresh, uncapped series."""
     source = {**AGENT, "source": "aws-main"}
     ts = selector("cloudcost_data_timestamp_seconds", source)
     capped = selector("opslens_paid_api_cap_reached", source)
-    cases.append(
-        Case(
-            "cost: stale billing data and paid API cap reached",
-            # Times start at 0: a day start further back than the limit is stale at once.
-            [(ts, gauge(-limit_s - 3600, 60)), (capped, gauge(1, 60))],
-            [
-                Check("CloudCostDataStale", "40m", [fired(stale, source)]),
-                Check("CloudCostApiCapReached", "40m", [fired(cap, source)]),
-            ],
-        )
+    case = Case(
+        "cost: stale billing data and paid API cap reached",
+        # Times start at 0: a day start further back than the limit is stale at once.
+        [(ts, gauge(-_stale_limit(config) - 3600, 60)), (capped, gauge(1, 60))],
+        [
+            Check(COST_DATA_STALE, "40m", [fired(_stale(config), source)]),
+            Check(COST_API_CAP_REACHED, "40m", [fired(_cap(config), source)]),
+        ],
     )
     # A day start exactly one day back at every step: as fresh as billing data gets.
-    healthy += [(ts, f"{-DAY}+60x90"), (capped, gauge(0, 90))]
-    checks += [Check("CloudCostDataStale", "80m"), Check("CloudCostApiCapReached", "80m")]
+    return case, [(ts, f"{-DAY}+60x90"), (capped, gauge(0, 90))]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the promtool cases: each alert fires on its breach, all stay silent together."""
+    cost = config.cost
+    cases: list[Case] = []
+    healthy: Series = []
+    silent: list[str] = []
+    for budget in cost.budgets:
+        budget_cases, budget_healthy = _budget_cases(config, budget)
+        cases += budget_cases
+        healthy += budget_healthy
+    if cost.budgets:
+        silent += [COST_BUDGET_THRESHOLD_REACHED, COST_BUDGET_FORECAST_EXCEEDED]
+    if cost.anomaly.enabled:
+        case, calm = _anomaly_case(config)
+        cases.append(case)
+        healthy += calm
+        silent.append(COST_ANOMALY)
+    case, fresh = _freshness_case(config)
+    cases.append(case)
+    healthy += fresh
+    silent += [COST_DATA_STALE, COST_API_CAP_REACHED]
+    checks = [Check(name, "80m") for name in silent]
     cases.append(Case("cost: healthy spend and fresh data stay silent", healthy, checks))
-    return Pack("cost", [{"name": rule_group("cost"), "rules": rules}], cases)
+    return cases

@@ -5,12 +5,13 @@ from __future__ import annotations
 from agent.config import Config
 
 from ..naming import rule_group
-from .common import Case, Pack, Rule, alert
+from .common import Case, Group, Rule, alert
+
+NAME = "custom"
 
 
-def build(config: Config) -> Pack | None:
-    if not config.alerts.rules:
-        return None
+def alerts(config: Config) -> list[Rule]:
+    """Build one alert per `alerts.rules` entry, in config order."""
     rules: list[Rule] = []
     for custom in config.alerts.rules:
         labels = dict(custom.labels)
@@ -29,9 +30,19 @@ def build(config: Config) -> Pack | None:
                 runbook=custom.runbook_url,
             )
         )
-    # There is no synthetic breach for arbitrary PromQL: this case only proves that
-    # promtool parses and evaluates the rules; they carry no firing assertion.
-    cases = [
+    return rules
+
+
+def groups(config: Config) -> list[Group]:
+    """Build the pack's rule group; none without custom rules."""
+    if not config.alerts.rules:
+        return []
+    return [{"name": rule_group(NAME), "rules": alerts(config)}]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the one case proving that promtool parses and evaluates the rules."""
+    # There is no synthetic breach for arbitrary PromQL, so it asserts no firing.
+    return [
         Case("custom rules load and evaluate (no synthetic breach for arbitrary PromQL)", [], [])
     ]
-    return Pack("custom", [{"name": rule_group("custom"), "rules": rules}], cases)

@@ -4,25 +4,45 @@ from __future__ import annotations
 
 from agent.config import Config
 
-from ..naming import rule_group
-from .common import AGENT, Case, Check, Pack, alert, dur, fired, gauge, num, percent, selector
+from ..naming import (
+    DORA_CHANGE_FAILURE_RATIO_HIGH,
+    DORA_PERFORMANCE_LEVEL_DROPPED,
+    DORA_TIME_TO_RESTORE_REGRESSED,
+    rule_group,
+)
+from .common import (
+    AGENT,
+    Case,
+    Check,
+    Group,
+    Rule,
+    alert,
+    dur,
+    fired,
+    gauge,
+    num,
+    percent,
+    selector,
+)
 
+NAME = "dora"
+# The cases span more than a day: a coarser evaluation keeps promtool fast.
+EVALUATION_INTERVAL = "5m"
 DAY_MINUTES = 24 * 60
+LEVEL = 'dora_performance_level{window="30d"}'
+TTR = "dora_time_to_restore_median_seconds"
 
 
-def build(config: Config) -> Pack | None:
-    if not config.alerts.packs.dora.enabled:
-        return None
+def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
+    """Build the level-dropped, change-failure-ratio and restore-time alerts."""
     dora = config.dora
     sev = dora.severity
     cfr = dora.change_failure_ratio_alert
     elite = dora.levels.time_to_restore.elite.total_seconds()
-    level = 'dora_performance_level{window="30d"}'
-    ttr = "dora_time_to_restore_median_seconds"
     dropped = alert(
         config,
-        "DoraPerformanceLevelDropped",
-        f"{level} < {level} offset 1d",
+        DORA_PERFORMANCE_LEVEL_DROPPED,
+        f"{LEVEL} < {LEVEL} offset 1d",
         "1h",
         sev,
         "DORA {{ $labels.metric }} level of {{ $labels.service }} dropped",
@@ -31,7 +51,7 @@ def build(config: Config) -> Pack | None:
     )
     failures = alert(
         config,
-        "DoraChangeFailureRatioHigh",
+        DORA_CHANGE_FAILURE_RATIO_HIGH,
         f'dora_change_failure_ratio{{window="30d"}} > {num(cfr)}',
         "1h",
         sev,
@@ -41,9 +61,9 @@ def build(config: Config) -> Pack | None:
     )
     restore = alert(
         config,
-        "DoraTimeToRestoreRegressed",
+        DORA_TIME_TO_RESTORE_REGRESSED,
         # `ignoring` drops `window` from the result: the alert is about the service.
-        f'({ttr}{{window="7d"}} > {int(elite)})\n> ignoring(window)\n(2 * {ttr}{{window="90d"}})',
+        f'({TTR}{{window="7d"}} > {int(elite)})\n> ignoring(window)\n(2 * {TTR}{{window="90d"}})',
         "1h",
         sev,
         "Time to restore of {{ $labels.service }} regressed",
@@ -51,7 +71,22 @@ def build(config: Config) -> Pack | None:
         "over the last 7 days is more than twice its 90-day median (and above the elite "
         f"{dur(elite)}).",
     )
-    rules = [dropped, failures, restore]
+    return dropped, failures, restore
+
+
+def groups(config: Config) -> list[Group]:
+    """Build the pack's rule group; none when the pack is off."""
+    if not config.alerts.packs.dora.enabled:
+        return []
+    return [{"name": rule_group(NAME), "rules": list(alerts(config))}]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the promtool cases: a day of regression fires all three, a steady day none."""
+    dora = config.dora
+    cfr = dora.change_failure_ratio_alert
+    elite = dora.levels.time_to_restore.elite.total_seconds()
+    dropped, failures, restore = alerts(config)
     base = {**AGENT, "service": "shop-api", "environment": dora.environments[0]}
     service = next((s.service for s in dora.sources if hasattr(s, "service")), None)
     if service:
@@ -69,26 +104,26 @@ def build(config: Config) -> Pack | None:
             # Elite for a day, then `drop_to`: compared with the day before.
             (selector("dora_performance_level", lead), f"3x{DAY_MINUTES} {drop_to}x120"),
             (selector("dora_change_failure_ratio", ratio), gauge(cfr_value, steps)),
-            (selector(ttr, week), gauge(ttr_7d, steps)),
-            (selector(ttr, quarter), gauge(ttr_90d, steps)),
+            (selector(TTR, week), gauge(ttr_7d, steps)),
+            (selector(TTR, quarter), gauge(ttr_90d, steps)),
         ]
 
     at = f"{hours}h"
     e = max(elite, 60.0)
-    cases = [
+    return [
         Case(
             "dora: level drop, change failure ratio and restore time regression",
             series(2, min(1.0, (cfr + 1) / 2), 4 * e, e),
             [
-                Check("DoraPerformanceLevelDropped", at, [fired(dropped, lead)]),
-                Check("DoraChangeFailureRatioHigh", at, [fired(failures, ratio)]),
-                Check("DoraTimeToRestoreRegressed", at, [fired(restore, base)]),
+                Check(DORA_PERFORMANCE_LEVEL_DROPPED, at, [fired(dropped, lead)]),
+                Check(DORA_CHANGE_FAILURE_RATIO_HIGH, at, [fired(failures, ratio)]),
+                Check(DORA_TIME_TO_RESTORE_REGRESSED, at, [fired(restore, base)]),
             ],
         ),
         Case(
             "dora: steady level, low failure ratio, steady restore time stay silent",
             series(3, cfr / 2, e / 2, e),
-            [Check(r["alert"], at) for r in rules],
+            [Check(r["alert"], at) for r in (dropped, failures, restore)],
         ),
         Case(
             # A level that can no longer be computed (say the window lost its deployments)
@@ -107,4 +142,3 @@ def build(config: Config) -> Pack | None:
             [Check("DoraPerformanceLevelDropped", at)],
         ),
     ]
-    return Pack("dora", [{"name": rule_group("dora"), "rules": rules}], cases, "5m")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from agent.config import Config
 
-from ..naming import rule_group
-from .common import AGENT, Case, Check, Pack, alert, fired, gauge, num, percent, selector
+from ..naming import HOST_CPU_HIGH, HOST_DISK_SPACE_LOW, HOST_MEMORY_HIGH, rule_group
+from .common import AGENT, Case, Check, Group, Rule, alert, fired, gauge, num, percent, selector
 
+NAME = "host"
 TOTAL = 1000.0  # bytes in the synthetic memory and disk of the promtool cases
 
 
@@ -15,14 +16,13 @@ def _breach(ratio: float) -> float:
     return (1 + ratio) / 2 if ratio < 1 else 1.0
 
 
-def build(config: Config) -> Pack | None:
+def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
+    """Build the CPU, memory and disk alerts."""
     pack = config.alerts.packs.host
-    if not pack.enabled:
-        return None
     sev = pack.severity
     cpu = alert(
         config,
-        "HostCpuHigh",
+        HOST_CPU_HIGH,
         f"host_cpu_utilization_ratio >= {num(pack.cpu_ratio)}",
         "15m",
         sev,
@@ -32,7 +32,7 @@ def build(config: Config) -> Pack | None:
     )
     memory = alert(
         config,
-        "HostMemoryHigh",
+        HOST_MEMORY_HIGH,
         f"host_memory_used_bytes / host_memory_total_bytes >= {num(pack.memory_ratio)}",
         "15m",
         sev,
@@ -42,7 +42,7 @@ def build(config: Config) -> Pack | None:
     )
     disk = alert(
         config,
-        "HostDiskSpaceLow",
+        HOST_DISK_SPACE_LOW,
         f"host_disk_used_bytes / host_disk_total_bytes >= {num(pack.disk_ratio)}",
         "15m",
         sev,
@@ -51,6 +51,20 @@ def build(config: Config) -> Pack | None:
         "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is at least "
         f"{percent(pack.disk_ratio)} full.",
     )
+    return cpu, memory, disk
+
+
+def groups(config: Config) -> list[Group]:
+    """Build the pack's rule group; none when the pack is off."""
+    if not config.alerts.packs.host.enabled:
+        return []
+    return [{"name": rule_group(NAME), "rules": list(alerts(config))}]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the promtool cases: over the thresholds fires all three, half of them none."""
+    pack = config.alerts.packs.host
+    cpu, memory, disk = alerts(config)
     mount = {**AGENT, "mountpoint": "/var"}
 
     def series(cpu_v: float, mem_v: float, disk_v: float) -> list[tuple[str, str]]:
@@ -62,20 +76,19 @@ def build(config: Config) -> Pack | None:
             (selector("host_disk_total_bytes", mount), gauge(TOTAL, 30)),
         ]
 
-    cases = [
+    return [
         Case(
             "host: CPU, memory and disk over their thresholds",
             series(_breach(pack.cpu_ratio), _breach(pack.memory_ratio), _breach(pack.disk_ratio)),
             [
-                Check("HostCpuHigh", "20m", [fired(cpu, AGENT)]),
-                Check("HostMemoryHigh", "20m", [fired(memory, AGENT)]),
-                Check("HostDiskSpaceLow", "20m", [fired(disk, mount)]),
+                Check(HOST_CPU_HIGH, "20m", [fired(cpu, AGENT)]),
+                Check(HOST_MEMORY_HIGH, "20m", [fired(memory, AGENT)]),
+                Check(HOST_DISK_SPACE_LOW, "20m", [fired(disk, mount)]),
             ],
         ),
         Case(
             "host: half the thresholds stays silent",
             series(pack.cpu_ratio / 2, pack.memory_ratio / 2, pack.disk_ratio / 2),
-            [Check(name, "20m") for name in ("HostCpuHigh", "HostMemoryHigh", "HostDiskSpaceLow")],
+            [Check(r["alert"], "20m") for r in (cpu, memory, disk)],
         ),
     ]
-    return Pack("host", [{"name": rule_group("host"), "rules": [cpu, memory, disk]}], cases)

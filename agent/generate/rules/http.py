@@ -6,29 +6,29 @@ from decimal import Decimal
 
 from agent.config import Config
 
-from ..naming import rule_group
-from .common import Case, Check, Pack, Rule, alert, counter, fired, num, percent, selector
+from ..naming import HTTP_ERROR_RATIO_HIGH, HTTP_LATENCY_P95_HIGH, rule_group
+from .common import Case, Check, Group, Rule, alert, counter, fired, num, percent, selector
 
+NAME = "http"
 BY = "service, job"
 WINDOW = "5m"
+TOTAL = f"sum by ({BY}) (rate(http_requests_total[{WINDOW}]))"
+ERRORS = f'sum by ({BY}) (rate(http_requests_total{{status=~"5.."}}[{WINDOW}]))'
+COUNT = f"sum by ({BY}) (rate(http_request_duration_seconds_count[{WINDOW}]))"
+BUCKETS = f"sum by ({BY}, le) (rate(http_request_duration_seconds_bucket[{WINDOW}]))"
 
 
-def build(config: Config) -> Pack | None:
+def alerts(config: Config) -> tuple[Rule, Rule]:
+    """Build the 5xx-ratio and p95-latency alerts."""
     pack = config.alerts.packs.http
-    if not pack.enabled:
-        return None
     sev = pack.severity
     min_rate = num(pack.min_request_rate)
-    total = f"sum by ({BY}) (rate(http_requests_total[{WINDOW}]))"
-    errors = f'sum by ({BY}) (rate(http_requests_total{{status=~"5.."}}[{WINDOW}]))'
-    count = f"sum by ({BY}) (rate(http_request_duration_seconds_count[{WINDOW}]))"
-    buckets = f"sum by ({BY}, le) (rate(http_request_duration_seconds_bucket[{WINDOW}]))"
     p95 = num(pack.p95_latency_seconds)
     # The traffic guard keeps a handful of requests from paging anyone.
     error_ratio = alert(
         config,
-        "HttpErrorRatioHigh",
-        f"(\n  {errors}\n/\n  {total}\n) > {num(pack.error_ratio)}\nand\n{total} >= {min_rate}",
+        HTTP_ERROR_RATIO_HIGH,
+        f"(\n  {ERRORS}\n/\n  {TOTAL}\n) > {num(pack.error_ratio)}\nand\n{TOTAL} >= {min_rate}",
         "10m",
         sev,
         "{{ $labels.service }} answers more than " + percent(pack.error_ratio) + " with 5xx",
@@ -38,20 +38,28 @@ def build(config: Config) -> Pack | None:
     )
     latency = alert(
         config,
-        "HttpLatencyP95High",
-        f"histogram_quantile(0.95, {buckets}) > {p95}\nand\n{count} >= {min_rate}",
+        HTTP_LATENCY_P95_HIGH,
+        f"histogram_quantile(0.95, {BUCKETS}) > {p95}\nand\n{COUNT} >= {min_rate}",
         "10m",
         sev,
         "p95 latency of {{ $labels.service }} is above " + f"{p95}s",
         "The 95th percentile latency of {{ $labels.service }} (job {{ $labels.job }}) has "
         f"been above {p95}s for 10 minutes (at {min_rate} requests/s or more).",
     )
-    groups = [{"name": rule_group("http"), "rules": [error_ratio, latency]}]
-    return Pack("http", groups, _cases(config, error_ratio, latency))
+    return error_ratio, latency
 
 
-def _cases(config: Config, error_ratio: Rule, latency: Rule) -> list[Case]:
+def groups(config: Config) -> list[Group]:
+    """Build the pack's rule group; none when the pack is off."""
+    if not config.alerts.packs.http.enabled:
+        return []
+    return [{"name": rule_group(NAME), "rules": list(alerts(config))}]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the promtool cases: both alerts fire on a breach, not on health or low traffic."""
     pack = config.alerts.packs.http
+    error_ratio, latency = alerts(config)
     target = next((t for t in config.targets if t.service), None)
     labels = {"job": "web", "service": "web"}
     if target is not None:
@@ -100,14 +108,14 @@ def _cases(config: Config, error_ratio: Rule, latency: Rule) -> list[Case]:
         return out
 
     breach = 0.5 if pack.error_ratio < 0.5 else 1.0
-    names = ("HttpErrorRatioHigh", "HttpLatencyP95High")
+    names = (HTTP_ERROR_RATIO_HIGH, HTTP_LATENCY_P95_HIGH)
     cases = [
         Case(
             "http: 5xx ratio and p95 latency over their thresholds",
             requests(traffic, breach) + durations(traffic, slow=True),
             [
-                Check("HttpErrorRatioHigh", "20m", [fired(error_ratio, labels)]),
-                Check("HttpLatencyP95High", "20m", [fired(latency, labels)]),
+                Check(HTTP_ERROR_RATIO_HIGH, "20m", [fired(error_ratio, labels)]),
+                Check(HTTP_LATENCY_P95_HIGH, "20m", [fired(latency, labels)]),
             ],
         ),
         Case(

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from agent.config import Config
 
-from ..naming import rule_group
-from .common import AGENT, Case, Check, Pack, alert, fired, gauge, num, selector
+from ..naming import PROBE_CERTIFICATE_EXPIRING, PROBE_DOWN, PROBE_SLOW, rule_group
+from .common import AGENT, Case, Check, Group, Rule, alert, fired, gauge, num, selector
 
+NAME = "probes"
 DAY = 86400
 
 
-def build(config: Config) -> Pack | None:
+def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
+    """Build the down, slow and certificate-expiring alerts."""
     pack = config.alerts.packs.probes
-    if not pack.enabled:
-        return None
     sev = pack.severity
     days = pack.cert_expiry_days
     down = alert(
         config,
-        "ProbeDown",
+        PROBE_DOWN,
         "probe_success == 0",
         "3m",
         sev,
@@ -28,7 +28,7 @@ def build(config: Config) -> Pack | None:
     )
     slow = alert(
         config,
-        "ProbeSlow",
+        PROBE_SLOW,
         f"probe_duration_seconds > {num(pack.slow_seconds)}",
         "10m",
         sev,
@@ -38,7 +38,7 @@ def build(config: Config) -> Pack | None:
     )
     cert = alert(
         config,
-        "ProbeCertificateExpiring",
+        PROBE_CERTIFICATE_EXPIRING,
         # No TLS, no expiry: the probe reports nothing or 0, which is not "expiring".
         "probe_ssl_earliest_cert_expiry > 0\n"
         f"and\nprobe_ssl_earliest_cert_expiry - time() < {days * DAY}",
@@ -48,6 +48,21 @@ def build(config: Config) -> Pack | None:
         "The earliest certificate in the chain served to probe {{ $labels.probe }} expires "
         f"in less than {days} days: renew it.",
     )
+    return down, slow, cert
+
+
+def groups(config: Config) -> list[Group]:
+    """Build the pack's rule group; none when the pack is off."""
+    if not config.alerts.packs.probes.enabled:
+        return []
+    return [{"name": rule_group(NAME), "rules": list(alerts(config))}]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the promtool cases: a failing probe fires all three, a healthy one none."""
+    pack = config.alerts.packs.probes
+    days = pack.cert_expiry_days
+    down, slow, cert = alerts(config)
     labels = {**AGENT, "probe": "shop-health", "service": "shop"}
     first = next(iter(config.app.probes), None)
     if first is not None:
@@ -62,22 +77,20 @@ def build(config: Config) -> Pack | None:
             (selector("probe_ssl_earliest_cert_expiry", labels), gauge(expiry, 150)),
         ]
 
-    names = ("ProbeDown", "ProbeSlow", "ProbeCertificateExpiring")
-    cases = [
+    return [
         Case(
             "probes: down, slow, certificate expiring",
             # Probe times start at 0, so an expiry timestamp is also the time left.
             series(0, pack.slow_seconds * 2, days * DAY / 2),
             [
-                Check("ProbeDown", "2h", [fired(down, labels)]),
-                Check("ProbeSlow", "2h", [fired(slow, labels)]),
-                Check("ProbeCertificateExpiring", "2h", [fired(cert, labels)]),
+                Check(PROBE_DOWN, "2h", [fired(down, labels)]),
+                Check(PROBE_SLOW, "2h", [fired(slow, labels)]),
+                Check(PROBE_CERTIFICATE_EXPIRING, "2h", [fired(cert, labels)]),
             ],
         ),
         Case(
             "probes: up, fast, certificate far from expiry stay silent",
             series(1, pack.slow_seconds / 2, days * DAY * 3),
-            [Check(name, "2h") for name in names],
+            [Check(r["alert"], "2h") for r in (down, slow, cert)],
         ),
     ]
-    return Pack("probes", [{"name": rule_group("probes"), "rules": [down, slow, cert]}], cases)

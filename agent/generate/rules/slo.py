@@ -1,4 +1,4 @@
-"""SLOs: SLI recording rules and multi-window multi-burn-rate alerts (DESIGN §7).
+"""SLOs: SLI recording rules and multi-window multi-burn-rate alerts.
 
 Following the SRE workbook: a burn rate is how many times faster than sustainable the
 error budget is spent. For a 30d SLO the workbook pages at 14.4× over 1h (2% of the
@@ -22,9 +22,21 @@ from fractions import Fraction
 from agent.config import Config, Duration, Severity
 from agent.config.models import Slo
 
-from ..naming import rule_group, runbook_url, slo_alert
+from ..naming import (
+    SLO_ERROR_BUDGET,
+    SLO_ERROR_BUDGET_REMAINING,
+    SLO_OBJECTIVE,
+    rule_group,
+    runbook_url,
+    slo_alert,
+    slo_error_ratio,
+    slo_runbook,
+    slo_total_rate,
+)
 from ..naming import window as window_name
-from .common import Case, Check, Group, Pack, Rule, alert, counter, fired, num, record, selector
+from .common import Case, Check, Group, Rule, alert, counter, fired, num, record, selector
+
+NAME = "slo"
 
 SHORT_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 GUARD_WINDOW = "1h"
@@ -133,39 +145,20 @@ def _alert_expr(
 ) -> str:
     budget = num(error_budget(slo.objective))
     parts = [
-        f"(\n  slo:sli_error:ratio_rate{c.long}{ids} > ({num(f)} * {budget})\n"
-        f"  and\n  slo:sli_error:ratio_rate{c.short}{ids} > ({num(f)} * {budget})\n)"
+        f"(\n  {slo_error_ratio(c.long)}{ids} > ({num(f)} * {budget})\n"
+        f"  and\n  {slo_error_ratio(c.short)}{ids} > ({num(f)} * {budget})\n)"
         for c, f in conds
     ]
     expr = "\nor\n".join(parts)
     if guard is not None:
         inner = expr.replace("\n", "\n  ")
-        expr = f"(\n  {inner}\n)\nand\nslo:sli_total:rate{GUARD_WINDOW}{ids} >= {guard}"
+        expr = f"(\n  {inner}\n)\nand\n{slo_total_rate(GUARD_WINDOW)}{ids} >= {guard}"
     return expr
 
 
-def slo_rules(config: Config, slo: Slo) -> tuple[Group, dict[str, Rule]]:
-    """The rule group of one SLO, and its alerts by speed."""
-    ids = {"slo": slo.name, "service": slo.service}
-    sel = selector("", ids)
-    budget = error_budget(slo.objective)
-    sli = [record(f"slo:sli_error:ratio_rate{w}", ratio_expr(slo, w), ids) for w in SHORT_WINDOWS]
-    total = f"sum(rate({total_selector(slo)}[{GUARD_WINDOW}]))"
-    sli.append(record(f"slo:sli_total:rate{GUARD_WINDOW}", total, ids))
-    own = window_name(slo.window)
-    budget_rules = [
-        record("slo:objective:ratio", f"vector({num(Decimal(repr(slo.objective)) / 100)})", ids),
-        record("slo:error_budget:ratio", f"vector({num(budget)})", ids),
-    ]
-    if own not in SHORT_WINDOWS:
-        budget_rules.append(record(f"slo:sli_error:ratio_rate{own}", ratio_expr(slo, own), ids))
-    budget_rules.append(
-        record(
-            "slo:error_budget_remaining:ratio",
-            f"1 - slo:sli_error:ratio_rate{own}{sel} / slo:error_budget:ratio{sel}",
-            ids,
-        )
-    )
+def slo_alerts(config: Config, slo: Slo) -> dict[str, Rule]:
+    """Build the burn-rate alerts of one SLO by speed, for the policies it can meet."""
+    sel = selector("", {"slo": slo.name, "service": slo.service})
     # The same minimum request rate as the HTTP pack: below it a lone failure would page.
     guard = config.alerts.packs.http.min_request_rate
     alerts: dict[str, Rule] = {}
@@ -173,7 +166,6 @@ def slo_rules(config: Config, slo: Slo) -> tuple[Group, dict[str, Rule]]:
         conds = conditions(slo, policy)
         if not conds:
             continue
-        name = slo_alert(slo.service, slo.name, policy.speed)
         spend = " or ".join(
             f"{num(c.budget_spent * 100)}% of the budget in {c.long} "
             f"({num(f)}× the sustainable rate, confirmed over {c.short})"
@@ -183,38 +175,59 @@ def slo_rules(config: Config, slo: Slo) -> tuple[Group, dict[str, Rule]]:
         page_guard = num(guard) if policy is PAGE and guard > 0 else None
         alerts[policy.speed] = alert(
             config,
-            name,
+            slo_alert(slo.service, slo.name, policy.speed),
             _alert_expr(slo, conds, sel, page_guard),
             policy.for_,
             policy.severity,
             f"{slo.service} {slo.name} SLO is burning its error budget "
             + ("fast" if policy is PAGE else "steadily"),
-            f"The {slo.name} SLO of {slo.service} ({num(slo.objective)}% over {own}) is "
-            f"spending its error budget too fast: {spend}."
+            f"The {slo.name} SLO of {slo.service} ({num(slo.objective)}% over "
+            f"{window_name(slo.window)}) is spending its error budget too fast: {spend}."
             + (f" {slo.description}" if slo.description else ""),
             labels={"service": slo.service},
             # One runbook section serves every SLO's alert of this speed.
-            runbook=runbook_url(
-                config.alerts.runbook_base_url, f"SloErrorBudgetBurn{policy.speed}"
-            ),
+            runbook=runbook_url(config.alerts.runbook_base_url, slo_runbook(policy.speed)),
         )
-    group = {
-        "name": rule_group("slo", slo.service, slo.name),
-        "rules": [*sli, *budget_rules, *alerts.values()],
+    return alerts
+
+
+def slo_group(config: Config, slo: Slo) -> Group:
+    """Build the rule group of one SLO: SLI and budget recording rules, then its alerts."""
+    ids = {"slo": slo.name, "service": slo.service}
+    sel = selector("", ids)
+    budget = error_budget(slo.objective)
+    sli = [record(slo_error_ratio(w), ratio_expr(slo, w), ids) for w in SHORT_WINDOWS]
+    total = f"sum(rate({total_selector(slo)}[{GUARD_WINDOW}]))"
+    sli.append(record(slo_total_rate(GUARD_WINDOW), total, ids))
+    own = window_name(slo.window)
+    budget_rules = [
+        record(SLO_OBJECTIVE, f"vector({num(Decimal(repr(slo.objective)) / 100)})", ids),
+        record(SLO_ERROR_BUDGET, f"vector({num(budget)})", ids),
+    ]
+    if own not in SHORT_WINDOWS:
+        budget_rules.append(record(slo_error_ratio(own), ratio_expr(slo, own), ids))
+    budget_rules.append(
+        record(
+            SLO_ERROR_BUDGET_REMAINING,
+            f"1 - {slo_error_ratio(own)}{sel} / {SLO_ERROR_BUDGET}{sel}",
+            ids,
+        )
+    )
+    alerts = slo_alerts(config, slo).values()
+    return {
+        "name": rule_group(NAME, slo.service, slo.name),
+        "rules": [*sli, *budget_rules, *alerts],
     }
-    return group, alerts
 
 
-def build(config: Config) -> Pack | None:
-    if not config.slos:
-        return None
-    groups: list[Group] = []
-    cases: list[Case] = []
-    for slo in config.slos:
-        group, alerts = slo_rules(config, slo)
-        groups.append(group)
-        cases += _cases(config, slo, alerts)
-    return Pack("slo", groups, cases)
+def groups(config: Config) -> list[Group]:
+    """Build one rule group per SLO, in config order."""
+    return [slo_group(config, slo) for slo in config.slos]
+
+
+def cases(config: Config) -> list[Case]:
+    """Build the promtool cases of every SLO, in config order."""
+    return [case for slo in config.slos for case in _cases(config, slo, slo_alerts(config, slo))]
 
 
 # --- promtool cases: synthetic series that satisfy the SLO's own selectors ---------------
