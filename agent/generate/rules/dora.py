@@ -82,7 +82,7 @@ def groups(config: Config) -> list[Group]:
 
 
 def cases(config: Config) -> list[Case]:
-    """Build the promtool cases: a day of regression fires all three, a steady day none."""
+    """Build the cases: a regression fires all three; a steady or unknown level none."""
     dora = config.dora
     cfr = dora.change_failure_ratio_alert
     elite = dora.levels.time_to_restore.elite.total_seconds()
@@ -139,6 +139,6 @@ def cases(config: Config) -> list[Case]:
                     f"_x{DAY_MINUTES} 1x120",
                 ),
             ],
-            [Check("DoraPerformanceLevelDropped", at)],
+            [Check(DORA_PERFORMANCE_LEVEL_DROPPED, at)],
         ),
     ]
