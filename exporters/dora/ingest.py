@@ -1,7 +1,8 @@
 """Webhook and event ingest: authenticate, parse, store, answer. No web framework here.
 
 Every answer is a `Reply`; the aiohttp adapter only copies it out. Bad input is a 4xx
-naming the field, a bad signature 401, an unused event a 202, and only a store that
+naming the field, a bad signature 401, an update that contradicts a stored event 409
+naming the field (nothing is stored), an unused event a 202, and only a store that
 cannot commit answers 503 (the sender retries). Nothing is acknowledged before commit.
 """
 
@@ -84,9 +85,14 @@ class Ingestor:
             outcome = await self.submit(batch)
         except StoreError as exc:
             return error(503, f"store unavailable, retry later: {exc}")
+        if outcome.conflict is not None:
+            log.warning("DORA ingest refused a conflicting update: %s", outcome.conflict.message)
+            return error(409, outcome.conflict.message, outcome.conflict.field)
         body: dict[str, Any] = {"stored": outcome.changed, "duplicate": outcome.duplicate}
         if batch.ignored:
             body["ignored"] = batch.ignored
+        if outcome.skipped:
+            body["skipped"] = [{"field": c.field, "error": c.message} for c in outcome.skipped]
         return Reply(200, body)
 
     async def _guarded(self, work: Callable[[], Batch | Reply]) -> Reply:
