@@ -97,13 +97,11 @@ def slo_events(window: str) -> str:
     return f"{SLO_PREFIX}:sli_events:increase{window}"
 
 
-def slo_error_ratio(window: str) -> str:
-    """Bad events ÷ events over `window`; 0 when there were no events."""
-    return f"{SLO_PREFIX}:sli_error:ratio_rate{window}"
-
-
 def slo_burn_rate(window: str) -> str:
-    """The error ratio over `window` ÷ the error budget: 1 spends the budget exactly."""
+    """Bad events ÷ events over `window` ÷ the error budget: 1 spends the budget exactly.
+
+    0 when the window holds no events; the error ratio is this × the budget.
+    """
     return f"{SLO_PREFIX}:burn_rate:ratio_rate{window}"
 
 
