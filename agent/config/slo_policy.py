@@ -11,6 +11,7 @@ module, so what `opslens validate` accepts is exactly what the rules use.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -57,6 +58,7 @@ def scale(window: timedelta, period: timedelta) -> timedelta:
     return max(MINUTE, timedelta(minutes=whole))
 
 
+@functools.cache
 def conditions(period: timedelta) -> tuple[Condition, ...]:
     """The workbook's conditions with their windows scaled to `period`."""
     return tuple(

@@ -31,8 +31,10 @@ class Builders:
     groups: Callable[[Config], list[Group]]
     cases: Callable[[Config], list[Case]]
     evaluation_interval: str = "1m"
-    # Builds the packs itself, one per item, in place of one pack named `name`.
+    # Build the packs (and, without their cases, their groups) one per item, in place of
+    # one pack named `name`.
     split: Callable[[Config], list[Pack]] | None = None
+    split_groups: Callable[[Config], dict[str, list[Group]]] | None = None
 
     def packs(self, config: Config) -> list[Pack]:
         if self.split is not None:
@@ -43,7 +45,7 @@ class Builders:
 
 
 PACKS: tuple[Builders, ...] = (
-    Builders(slo.NAME, slo.groups, slo.cases, split=slo.packs),
+    Builders(slo.NAME, slo.groups, slo.cases, split=slo.packs, split_groups=slo.pack_groups),
     Builders(http.NAME, http.groups, http.cases),
     Builders(probes.NAME, probes.groups, probes.cases),
     Builders(host.NAME, host.groups, host.cases),
@@ -61,7 +63,13 @@ def packs(config: Config) -> list[Pack]:
 
 def rule_groups(config: Config) -> dict[str, list[Group]]:
     """Map each pack name (the `<pack>` of rules/<pack>.rules.yml) to its rule groups."""
-    return {pack.name: pack.groups for pack in packs(config)}
+    out: dict[str, list[Group]] = {}
+    for b in PACKS:
+        if b.split_groups is not None:
+            out |= b.split_groups(config)
+        elif groups := b.groups(config):
+            out[b.name] = groups
+    return out
 
 
 def groups(config: Config) -> list[Group]:

@@ -286,6 +286,11 @@ def cases(config: Config) -> list[Case]:
     return [c for pack in packs(config) for c in pack.all_cases()]
 
 
+def pack_groups(config: Config) -> dict[str, list[Group]]:
+    """Each SLO's rule groups by pack name, without building its cases."""
+    return {slo_pack(slo.service, slo.name): slo_groups(config, slo) for slo in config.slos}
+
+
 def packs(config: Config) -> list[Pack]:
     """One pack per SLO: its rules file and its cases, one test file per evaluation interval."""
     out = []
@@ -472,10 +477,10 @@ class Run:
             assert p.minutes % self.step == 0, p
             n, bad = p.per_minute * self.step, p.per_minute * self.step * p.ratio
             assert n.denominator == 1 and bad.denominator == 1, p
-            for _ in range(p.minutes // self.step):
-                self.events.append(self.events[-1] + int(n))
-                self.errors.append(self.errors[-1] + int(bad))
+            self.events.extend(_ramp(self.events[-1], int(n), p.minutes // self.step))
+            self.errors.extend(_ramp(self.errors[-1], int(bad), p.minutes // self.step))
         self.end = sum(p.minutes for p in self.phases)
+        self.shortest = _minutes(windows(self.slo)[0])
         self.budget = float(num(error_budget(self.slo.objective)))
 
     def increase(self, counts: Sequence[int], t: int, window: int) -> float | None:
@@ -508,7 +513,7 @@ class Run:
         return None
 
     def absent(self, t: int) -> bool:
-        return self.increase(self.events, t, _minutes(windows(self.slo)[0])) is None
+        return self.increase(self.events, t, self.shortest) is None
 
     def exhausted(self, t: int) -> bool:
         """Whether the period group's remaining budget is ≤ 0 at `t`.
@@ -558,6 +563,13 @@ class Run:
             steps = {"events": all_, "errors": bad, "good": good}[counts]
             out.append((series, counter_values(steps)))
         return out
+
+
+def _ramp(start: int, per_step: int, steps: int) -> Sequence[int]:
+    """The `steps` counter values after `start`, growing by `per_step` each."""
+    if per_step == 0:
+        return [start] * steps
+    return range(start + per_step, start + per_step * steps + 1, per_step)
 
 
 def _minutes(d: timedelta) -> int:
@@ -626,6 +638,13 @@ class SloCases:
         }
         # (alert, long/short) of every rule that fires in some check so far.
         self.fired: set[tuple[str, str]] = set()
+        self.runs: dict[tuple[tuple[Phase, ...], int], Run] = {}
+
+    def run(self, phases: Sequence[Phase], every: int) -> Run:
+        key = (tuple(phases), every)
+        if key not in self.runs:
+            self.runs[key] = Run(self.slo, phases, self.step, every)
+        return self.runs[key]
 
     def title(self, text: str) -> str:
         return f"slo {self.slo.service}/{self.slo.name}: {text}"
@@ -683,7 +702,7 @@ class SloCases:
 
     def first(self, phases: Sequence[Phase], every: int, kind: str, since: int) -> str:
         """When alert `kind` first fires from minute `since` on, for a case's title."""
-        run = Run(self.slo, phases, self.step, every)
+        run = self.run(phases, every)
         for t in range(since, run.end + 1, every):
             if self.firing(run, kind, t):
                 return f"after {_dur(t - since)}" if t > since else "at once"
@@ -697,13 +716,15 @@ class SloCases:
         kinds: Sequence[str],
         extra: Sequence[int] = (),
         exprs: Sequence[tuple[int, bool]] = (),
+        edges: bool = True,
     ) -> tuple[int, Case]:
-        """A case checked where what fires changes (and just before), at phase edges and `extra`."""
-        run = Run(self.slo, phases, self.step, every)
-        times = {every, run.end, *extra}
+        """A case checked where what fires changes (and just before), at `extra`, at the end,
+        and unless told otherwise at the phases' edges and middles."""
+        run = self.run(phases, every)
+        times = {run.end, *extra}
         edge = 0
-        for p in phases:
-            times |= {edge, edge + every, edge + p.minutes // 2 // every * every}
+        for p in phases if edges else ():
+            times |= {every, edge, edge + every, edge + p.minutes // 2 // every * every}
             edge += p.minutes
         previous = None
         for t in range(0, run.end + 1, every):
@@ -826,13 +847,16 @@ class SloCases:
             self.ALL,
             extra=[_up(page_long, e), warm],
         )
+        # Steady rates need no more than the first warm evaluation and the last.
+        steady = warm + e
         over = self.case(
             f"steady {self.errors(self.OVER)} for {_dur(steady)}: a ticket, no page, and "
             "the period's budget spent",
             [self.traffic(steady, self.OVER, rate)],
             e,
             self.ALL,
-            extra=[_up(page_long, e), warm],
+            extra=[warm],
+            edges=False,
         )
         # Between every two factors, under the smallest and over the largest: each
         # condition fires exactly when the burn rate exceeds its own factor.
@@ -847,6 +871,7 @@ class SloCases:
                 e,
                 self.ALL,
                 extra=[warm],
+                edges=False,
             )
             for level in sorted(set(levels) - {self.OVER})
         ]
