@@ -1,13 +1,13 @@
 """SLOs: per-window SLI recording rules, burn-rate alerts and the whole-period budget.
 
 Each SLO gets its own rules file with two groups. The first, at the evaluation interval,
-records for every window of its conditions (agent/config/slo_policy.py) the events, the
-error ratio and the burn rate, and holds the alerts: one rule per (long, short) window
-pair, so an alert says which pair fired and its value is the long window's burn rate. A
-condition also needs `min_events` events in its long window. The second group runs every
-5 minutes: it records the increases of those 5 minutes and sums them over the SLO period,
-which gives the period's error ratio traffic-weighted, at a cost of one sample per 5 minutes
-of history instead of one per evaluation, and without the NaN an average of ratios takes
+records for every window of its conditions (agent/config/slo_policy.py) the events and the
+burn rate, and holds the alerts: one rule per (long, short) window pair, so an alert says
+which pair fired and its value is the long window's burn rate. A condition also needs
+`min_events` events in its long window. The second group runs every 5 minutes: it
+records the increases of those 5 minutes and sums them over the SLO period, which gives
+the period's error ratio traffic-weighted, at a cost of one sample per 5 minutes of
+history instead of one per evaluation, and without the NaN an average of ratios takes
 from one idle interval. Ratios are 0, not NaN, over windows without events.
 """
 
@@ -66,22 +66,20 @@ def error_budget(objective: float) -> Decimal:
 
 
 def conditions(slo: Slo) -> list[Condition]:
-    """The policy's conditions this SLO can meet, pages first.
-
-    A threshold of factor × budget at or above an error ratio of 1 can never be exceeded,
-    so such a condition is left out (a 50 % objective gets no page).
-    """
+    """Return the policy's conditions this SLO can meet, pages first."""
+    # A threshold of factor × budget at or above an error ratio of 1 can never be
+    # exceeded, so such a condition is left out (a 50 % objective gets no page).
     budget = error_budget(slo.objective)
     return [c for c in policy_conditions(slo.window) if c.factor * budget < 1]
 
 
 def windows(slo: Slo) -> list[timedelta]:
-    """The windows the SLO's conditions read, shortest first."""
+    """Return the windows the SLO's conditions read, shortest first."""
     return sorted({w for c in conditions(slo) for w in (c.long, c.short)})
 
 
 def ids(slo: Slo) -> dict[str, str]:
-    """The labels every series of this SLO carries."""
+    """Return the labels every series of this SLO carries."""
     return {"slo": slo.name, "service": slo.service}
 
 
@@ -114,7 +112,7 @@ def total_selector(slo: Slo) -> str:
 
 
 def good_selector(slo: Slo) -> str:
-    """The histogram bucket counting the events fast enough (latency SLOs)."""
+    """Select the histogram bucket counting the events fast enough (latency SLOs)."""
     assert slo.latency is not None
     lat = slo.latency
     return f"{lat.metric}_bucket" + _with(lat.selector.strip(), _le(lat.threshold))
@@ -125,7 +123,7 @@ def events_expr(slo: Slo, window: str) -> str:
 
 
 def errors_expr(slo: Slo, window: str, events: str) -> str:
-    """Bad events over `window`, given the recorded `events` series of the same window."""
+    """Count the bad events over `window`, given the recorded events series of `window`."""
     if slo.latency is not None:
         good = f"sum(increase({good_selector(slo)}[{window}]))"
         # group_left keeps the events' slo and service labels (plain matching would drop them).
@@ -136,7 +134,7 @@ def errors_expr(slo: Slo, window: str, events: str) -> str:
 
 
 def ratio_expr(slo: Slo, errors: str, events: str) -> str:
-    """`errors / events`, and 0 rather than NaN when there were no events."""
+    """Divide `errors` by `events`: 0 rather than NaN when there were no events."""
     sel = _sel(slo)
     # A ratio SLO's errors are a label-less sum; match it to the events on nothing else.
     on = " ignoring (slo, service)" if slo.latency is None else ""
@@ -144,7 +142,7 @@ def ratio_expr(slo: Slo, errors: str, events: str) -> str:
 
 
 def _window_rules(slo: Slo, window: timedelta, budget: str) -> list[Rule]:
-    """Events and burn rate over one window; the error ratio is the burn rate × budget."""
+    """Record the events and the burn rate over one window (the error ratio is burn × budget)."""
     w = window_name(window)
     labels = ids(slo)
     events = slo_events(w)
@@ -163,13 +161,13 @@ def _indent(text: str) -> str:
 
 
 def _spent(c: Condition, period: timedelta) -> str:
-    """The share of the period's budget that `factor` burns in the long window, in %."""
+    """Give the share of the period's budget, in %, that the factor burns in the long window."""
     share = c.factor * Decimal(c.long.total_seconds()) / Decimal(period.total_seconds()) * 100
     return num(share.quantize(Decimal("0.01")))
 
 
 def burn_alert(config: Config, slo: Slo, c: Condition) -> Rule:
-    """One window pair of the page (`fast`) or ticket (`slow`) alert."""
+    """Build one window pair's rule of the page (`fast`) or ticket (`slow`) alert."""
     sel, long, short = _sel(slo), window_name(c.long), window_name(c.short)
     factor = num(c.factor)
     expr = (
@@ -198,7 +196,7 @@ def burn_alert(config: Config, slo: Slo, c: Condition) -> Rule:
 
 
 def absent_alert(config: Config, slo: Slo) -> Rule:
-    """Fire when the SLI's events series are gone, so no burn-rate alert could fire."""
+    """Build the alert on the SLI's events being gone, which silences every burn-rate alert."""
     shortest = window_name(windows(slo)[0])
     return alert(
         config,
@@ -215,7 +213,7 @@ def absent_alert(config: Config, slo: Slo) -> Rule:
 
 
 def exhausted_alert(config: Config, slo: Slo) -> Rule:
-    """Fire while the period's errors exceed its whole budget."""
+    """Build the alert on the period's errors exceeding its whole budget."""
     period = window_name(slo.window)
     return alert(
         config,
@@ -287,12 +285,12 @@ def cases(config: Config) -> list[Case]:
 
 
 def pack_groups(config: Config) -> dict[str, list[Group]]:
-    """Each SLO's rule groups by pack name, without building its cases."""
+    """Map each SLO's pack name to its rule groups, without building its cases."""
     return {slo_pack(slo.service, slo.name): slo_groups(config, slo) for slo in config.slos}
 
 
 def packs(config: Config) -> list[Pack]:
-    """One pack per SLO: its rules file and its cases, one test file per evaluation interval."""
+    """Build one pack per SLO, with a test file per evaluation interval its cases need."""
     out = []
     for slo in config.slos:
         by_every: dict[int, list[Case]] = {}
@@ -392,7 +390,7 @@ def sample_labels(
 
 @dataclass(frozen=True)
 class Synth:
-    """The input series of an SLO: which counts every series adds up.
+    """The input series of an SLO, and what each counts.
 
     `parts` pairs each series selector with what it counts: "events", "errors" or
     "good" (events − errors).
@@ -402,7 +400,7 @@ class Synth:
 
 
 def synth(slo: Slo) -> Synth | None:
-    """Series that satisfy the SLO's own selectors; None when they are too fancy."""
+    """Find series that satisfy the SLO's own selectors; None when they are too fancy."""
     if slo.latency is not None:
         lat = slo.latency
         parsed = parse_selector("{" + lat.selector + "}")
@@ -484,7 +482,7 @@ class Run:
         self.budget = float(num(error_budget(self.slo.objective)))
 
     def increase(self, counts: Sequence[int], t: int, window: int) -> float | None:
-        """increase(counter[window]) at minute `t`; None without two samples in range."""
+        """Return increase(counter[window]) at minute `t`; None without two samples in range."""
         last = min(t // self.step, len(counts) - 1)
         first = max(0, -(-(t - window) // self.step))
         if last - first < 1:
@@ -501,7 +499,7 @@ class Run:
         return ratio / self.budget
 
     def fires(self, c: Condition, t: int) -> float | None:
-        """The alert value if condition `c` holds at minute `t`, else None."""
+        """Return the alert's value if condition `c` holds at minute `t`, else None."""
         long, short = _minutes(c.long), _minutes(c.short)
         burn_long, burn_short = self.burn(t, long), self.burn(t, short)
         events = self.increase(self.events, t, long)
@@ -516,12 +514,10 @@ class Run:
         return self.increase(self.events, t, self.shortest) is None
 
     def exhausted(self, t: int) -> bool:
-        """Whether the period group's remaining budget is ≤ 0 at `t`.
-
-        promtool runs that group at every evaluation, so its 5-minute increases are
-        summed at the test's evaluation interval, not every 5 minutes: the ratio of the
-        sums is what matters, and that is what this repeats.
-        """
+        """Tell whether the period group's remaining budget is ≤ 0 at `t`."""
+        # promtool runs that group at every evaluation, so its 5-minute increases are
+        # summed at the test's evaluation interval, not every 5 minutes: the ratio of the
+        # sums is what matters, and that is what this repeats.
         if not self._sums:
             step = _minutes(PERIOD_STEP)
             errors = events = seen = 0
@@ -543,7 +539,7 @@ class Run:
         return 1 - ratio / self.budget <= 0
 
     def absent_since(self, t: int) -> int | None:
-        """Since when `absent()` has held, at every evaluation up to `t`; None if it does not."""
+        """Return since when `absent()` has held at every evaluation up to `t`, or None."""
         if not self._absent:
             since = None
             for tau in range(0, self.end + 1, self.every):
@@ -552,7 +548,7 @@ class Run:
         return self._absent[t // self.every]
 
     def values(self) -> list[tuple[str, str]]:
-        """The promtool input series."""
+        """Return the promtool input series."""
         out = []
         bad = [b - a for a, b in itertools.pairwise(self.errors)]
         all_ = [b - a for a, b in itertools.pairwise(self.events)]
@@ -566,7 +562,7 @@ class Run:
 
 
 def _ramp(start: int, per_step: int, steps: int) -> Sequence[int]:
-    """The `steps` counter values after `start`, growing by `per_step` each."""
+    """Return the `steps` counter values after `start`, growing by `per_step` each."""
     if per_step == 0:
         return [start] * steps
     return range(start + per_step, start + per_step * steps + 1, per_step)
@@ -577,7 +573,7 @@ def _minutes(d: timedelta) -> int:
 
 
 def counter_values(increments: Sequence[int]) -> str:
-    """promtool's expanding notation for a counter at 0, then growing by each increment."""
+    """Write a counter at 0, then growing by each increment, in promtool's expanding notation."""
     parts, value = [], 0
     for i, (inc, run) in enumerate(itertools.groupby(increments)):
         n = len(list(run))
@@ -655,7 +651,7 @@ class SloCases:
         return min(Fraction(1), Fraction(burn) * self.budget)
 
     def rate(self, burns: Sequence[Fraction | int]) -> Fraction:
-        """Events per minute: 1000 or more, so that every burn's errors are whole counts."""
+        """Pick events per minute, 1000 or more, so that every burn's errors are whole counts."""
         scale = math.lcm(*((self.ratio(b) * 1000 * self.step).denominator for b in burns))
         return Fraction(1000 * scale)
 
@@ -663,19 +659,19 @@ class SloCases:
         return Phase(minutes, rate, self.ratio(burn))
 
     def errors(self, burn: Fraction | int) -> str:
-        """`5% errors (50× the budget)`."""
+        """Describe a burn rate as `5% errors (50× the budget)`."""
         share = num(round(float(self.ratio(burn) * 100), 4))
         return f"{share}% errors ({num(round(float(burn), 4))}× the budget)"
 
     # -- expectations ------------------------------------------------------------------------
 
     def absent_firing(self, run: Run, t: int) -> bool:
-        """`absent()` held at every evaluation of the last `for`."""
+        """Tell whether `absent()` held at every evaluation of the last `for`."""
         since = run.absent_since(t)
         return since is not None and t - since >= _minutes(ABSENT_FOR)
 
     def firing(self, run: Run, kind: str, t: int) -> list[tuple[Rule, float | None]]:
-        """The rules of alert `kind` firing at minute `t`, with their values."""
+        """Return the rules of alert `kind` firing at minute `t`, with their values."""
         if kind in ("fast", "slow"):
             out: list[tuple[Rule, float | None]] = []
             for c in self.conds:
@@ -688,7 +684,7 @@ class SloCases:
         return [(self.rules[(self.names[kind], None, None)], None)] if on else []
 
     def expected(self, run: Run, kind: str, t: int) -> list[dict[str, Any]]:
-        """The promtool exp_alerts of alert `kind` at minute `t`."""
+        """Return the promtool exp_alerts of alert `kind` at minute `t`."""
         out = []
         for rule, value in self.firing(run, kind, t):
             labels = rule["labels"]
@@ -701,7 +697,7 @@ class SloCases:
         return out
 
     def first(self, phases: Sequence[Phase], every: int, kind: str, since: int) -> str:
-        """When alert `kind` first fires from minute `since` on, for a case's title."""
+        """Say when alert `kind` first fires from minute `since` on, for a case's title."""
         run = self.run(phases, every)
         for t in range(since, run.end + 1, every):
             if self.firing(run, kind, t):
@@ -718,8 +714,9 @@ class SloCases:
         exprs: Sequence[tuple[int, bool]] = (),
         edges: bool = True,
     ) -> tuple[int, Case]:
-        """A case checked where what fires changes (and just before), at `extra`, at the end,
-        and unless told otherwise at the phases' edges and middles."""
+        """Build a case checked wherever what fires changes, and at chosen times."""
+        # Checks fall on each change and the evaluation before it, at `extra`, at the end,
+        # and unless `edges` is off at the phases' edges and middles.
         run = self.run(phases, every)
         times = {run.end, *extra}
         edge = 0
@@ -744,10 +741,9 @@ class SloCases:
         return every, Case(self.title(title), run.values(), checks, _dur(self.step), samples)
 
     def no_nan(self, t: int, idle: bool) -> list[Sample]:
-        """Every series of the SLO exists and is a number: NaN == NaN is false, so `==` drops it.
-
-        While `idle`, no window holds an event: the burn rates are 0, not NaN.
-        """
+        """Check that every series of the SLO exists and is a number."""
+        # NaN == NaN is false, so `==` drops NaN series from the count. While `idle`, no
+        # window holds an event: the burn rates must then be 0, not NaN.
         every = '{__name__=~"opslens_slo:.+",' + _sel(self.slo)[1:]
         named = f'label_replace({every}, "name", "$1", "__name__", "(.+)")'
         records = {r["record"] for g in self.groups for r in g["rules"] if "record" in r}
@@ -758,7 +754,7 @@ class SloCases:
     # -- the cases ---------------------------------------------------------------------------
 
     def build(self) -> list[tuple[int, Case]]:
-        """Every case of this SLO with the evaluation interval it needs, in minutes."""
+        """Build every case of this SLO with the evaluation interval (minutes) it needs."""
         if self.made is None:
             # Selectors too fancy to synthesise series for: promtool still loads the rules.
             text = self.title("rules load (selectors too complex to synthesise)")
@@ -910,7 +906,7 @@ class SloCases:
         return [ticket, half, over, *thresholds, idle, both]
 
     def uncovered(self) -> list[tuple[int, Case]]:
-        """A case for each window pair no case made fire (objectives far from 99.9 %)."""
+        """Add a case for each window pair no case made fire (objectives far from 99.9 %)."""
         out = []
         for c in self.conds:
             name = self.names[c.speed]
