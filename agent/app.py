@@ -1,20 +1,22 @@
-"""The agent's aiohttp application: `/metrics`, health, status page, exporter routes."""
+"""The agent's aiohttp application: `/metrics`, health, status page, reload, exporter routes."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
+from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent import __version__
+from agent.config import ConfigError, load
 from agent.exporters_table import build_exporter, web_setup
+from agent.report import scheduler as report_scheduler
 from agent.runtime import Runtime
 from agent.settings import Settings
-from agent.web.keys import METRICS_TOKEN, RUNTIME, SETTINGS
+from agent.web.keys import AGENT
+from agent.web.status import status_handler
 from exporters.auth import bearer_ok
 from exporters.base import Exporter
 
@@ -24,31 +26,143 @@ TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
+@dataclass(eq=False)  # a registered collector must stay hashable
+class ReloadStatus:
+    """The outcome of the last config (re)load, as Prometheus exposes its own."""
+
+    successful: bool = True
+    last_success: float = 0.0
+    attempts: int = 0
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "opslens_config_last_reload_successful",
+            "1 if the last config reload succeeded, 0 if it was refused (opslens agent).",
+            value=1.0 if self.successful else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "opslens_config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful config load or reload (opslens agent).",
+            value=self.last_success,
+        )
+
+
+@dataclass
+class AgentState:
+    """What a reload swaps as one: the settings, the runtime and the metrics token."""
+
+    settings: Settings
+    runtime: Runtime
+    metrics_token: str | None
+    reload: ReloadStatus
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Cleared while a reload swaps the runtime: ingest waits instead of reaching a store
+    # that is closing.
+    serving: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def exporter(self, name: str) -> Exporter | None:
+        return next((e for e in self.runtime.exporters if e.name == name), None)
+
+
+def _runtime(exporters: Sequence[Exporter], settings: Settings, status: ReloadStatus) -> Runtime:
+    return Runtime(
+        exporters,
+        clock=settings.context.clock,
+        agent_collectors=[status],
+        agent_generation=lambda: status.attempts,
+    )
+
+
 def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) -> web.Application:
     """Build the agent: exporters from the config (or given), poll loops, routes."""
     config = settings.config
     app = web.Application(client_max_size=config.agent.max_body_bytes)
     if exporters is None:
         exporters = [build_exporter(name, config, settings.context) for name in settings.exporters]
-    app[SETTINGS] = settings
-    app[METRICS_TOKEN] = _metrics_token(settings)
-    app[RUNTIME] = Runtime(exporters, clock=settings.context.clock)
+    status = ReloadStatus(last_success=settings.context.clock())
+    app[AGENT] = AgentState(
+        settings, _runtime(exporters, settings, status), _metrics_token(settings), status
+    )
     app.cleanup_ctx.append(_runtime_ctx)
+    report_scheduler.install(app)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_get("/", status_page)
-    for exporter in exporters:
-        if setup := web_setup(exporter.name):
-            setup(app, exporter)
+    app.router.add_post("/-/reload", reload_route)
+    app.router.add_get("/", status_handler(_authorized))
+    for name in dict.fromkeys(e.name for e in exporters):
+        if setup := web_setup(name):
+            setup(app)
     return app
 
 
 async def _runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-    runtime = app[RUNTIME]
-    await runtime.start()
+    state = app[AGENT]
+    await state.runtime.start()
+    state.serving.set()
     yield
-    await runtime.stop()
+    state.serving.clear()
+    async with state.lock:  # a reload in progress finishes first
+        await state.runtime.stop()
+
+
+async def reload(app: web.Application) -> list[str]:
+    """Re-read the config file and swap in new exporters; return the problems, [] on success.
+
+    A config that does not load is refused and the running one goes on. The old runtime
+    stops before the new one starts, because the DORA store has one writer at a time.
+    """
+    state = app[AGENT]
+    async with state.lock:
+        path = state.settings.config_path
+        problems = await _reload(state) if path else ["the agent was not started from a file"]
+        state.reload.successful = not problems
+        if problems:
+            for problem in problems:
+                log.error("config reload refused, keeping the running config: %s", problem)
+        else:
+            state.reload.last_success = state.settings.context.clock()
+            log.info("config reloaded from %s", path)
+        # Last: the exposition is cached by this count, so a scrape rendering meanwhile
+        # (in a worker thread) can never keep the old outcome under the new key.
+        state.reload.attempts += 1
+        return problems
+
+
+async def _reload(state: AgentState) -> list[str]:
+    old = state.settings
+    assert old.config_path is not None
+    try:
+        config = await asyncio.to_thread(load, old.config_path)
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    if config.agent.listen != old.config.agent.listen or (
+        config.agent.data_dir != old.config.agent.data_dir
+    ):
+        log.warning("agent.listen and agent.data_dir take effect at the next restart")
+    settings = replace(old, config=config)
+    try:
+        exporters = [build_exporter(n, config, settings.context) for n in settings.exporters]
+    except Exception as exc:  # a constructor that refuses its section, say
+        return [f"cannot build the exporters: {exc}"]
+    state.serving.clear()
+    try:
+        await state.runtime.stop()
+        runtime = _runtime(exporters, settings, state.reload)
+        try:
+            await runtime.start()
+        except Exception as exc:
+            await runtime.stop()
+            previous = [build_exporter(n, old.config, old.context) for n in old.exporters]
+            state.runtime = _runtime(previous, old, state.reload)
+            await state.runtime.start()
+            return [f"the new config did not start ({exc}); the previous one runs again"]
+        state.settings = settings
+        state.runtime = runtime
+        state.metrics_token = _metrics_token(settings)
+        return []
+    finally:
+        state.serving.set()
 
 
 def _metrics_token(settings: Settings) -> str | None:
@@ -63,18 +177,33 @@ def _metrics_token(settings: Settings) -> str | None:
     return token
 
 
-def _authorized(request: web.Request, token: str | None) -> bool:
-    return bearer_ok(request.headers.get("Authorization", ""), token)
+def _authorized(request: web.Request) -> bool:
+    return bearer_ok(request.headers.get("Authorization", ""), request.app[AGENT].metrics_token)
+
+
+def _denied() -> web.Response:
+    return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+
+
+async def reload_route(request: web.Request) -> web.Response:
+    if not _authorized(request):
+        return _denied()
+    problems = await reload(request.app)
+    if problems:
+        return web.json_response(
+            {"error": "config reload refused", "problems": problems}, status=422
+        )
+    return web.json_response({"reloaded": True})
 
 
 async def metrics(request: web.Request) -> web.Response:
-    if not _authorized(request, request.app[METRICS_TOKEN]):
-        return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+    if not _authorized(request):
+        return _denied()
     openmetrics = "application/openmetrics-text" in request.headers.get("Accept", "")
     compress = "gzip" in request.headers.get("Accept-Encoding", "")
     # Rendering after a poll can take seconds for large cost exports: keep it off the
     # event loop so webhooks are still answered; cached scrapes return at once anyway.
-    endpoint = request.app[RUNTIME].endpoint
+    endpoint = request.app[AGENT].runtime.endpoint
     body = await asyncio.to_thread(endpoint.body, openmetrics, compress)
     response = web.Response(body=body)
     response.headers["Content-Type"] = OPENMETRICS_TYPE if openmetrics else TEXT_TYPE
@@ -89,43 +218,8 @@ async def healthy(request: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+    runtime = request.app[AGENT].runtime
     if runtime.ready:
         return web.Response(text="OpsLens agent is ready.\n")
     waiting = [f"{s.exporter}/{s.name}" for s in runtime.states() if not s.settled]
     return web.Response(status=503, text=f"waiting for first poll of: {', '.join(waiting)}\n")
-
-
-def _ago(then: float | None, now: float) -> str:
-    return "never" if then is None else f"{now - then:.0f}s ago"
-
-
-async def status_page(request: web.Request) -> web.Response:
-    # The page shows upstream errors (URLs, paths): as private as /metrics.
-    if not _authorized(request, request.app[METRICS_TOKEN]):
-        return web.json_response({"error": "missing or wrong bearer token"}, status=401)
-    runtime = request.app[RUNTIME]
-    settings = request.app[SETTINGS]
-    now = time.time()
-    rows = "".join(
-        "<tr><td>{}</td><td>{}</td><td class={}>{}</td><td>{}</td><td>{}</td></tr>".format(
-            html.escape(s.exporter),
-            html.escape(s.name),
-            "up" if s.up else "down",
-            "up" if s.up else ("pending" if not s.polls else "down"),
-            _ago(s.last_success, now),
-            html.escape(s.last_error or ""),
-        )
-        for s in runtime.states()
-    )
-    exporters = ", ".join(e.name for e in runtime.exporters) or "none"
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>OpsLens agent</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 12px;text-align:left}}
-.up{{color:#1a7f37}}.down{{color:#cf222e}}</style></head><body>
-<h1>OpsLens agent {html.escape(__version__)}</h1>
-<p>Project <b>{html.escape(settings.config.project)}</b>; exporters: {html.escape(exporters)}.
-<a href="/metrics">/metrics</a> · <a href="/-/ready">/-/ready</a></p>
-<table>
-<tr><th>exporter</th><th>source</th><th>state</th><th>last success</th><th>last error</th></tr>
-{rows}</table></body></html>"""
-    return web.Response(text=page, content_type="text/html")

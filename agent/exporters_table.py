@@ -20,7 +20,7 @@ from .config import Config
 class Entry:
     build: str  # `module:function` taking (its config section, Context)
     section: Callable[[Config], Any]
-    # `setup(app, exporter)` adding the exporter's HTTP routes (webhooks), if any.
+    # `setup(app)` adding the exporter's HTTP routes (webhooks), if any.
     web: str | None = None
 
 

@@ -27,6 +27,15 @@ log = logging.getLogger("opslens.runtime")
 
 MIN_BACKOFF = 5.0
 MAX_BACKOFF = 900.0
+# A poll may take longer than its interval (a large FOCUS export), but not forever: a read
+# that never returns (a FIFO in a glob, a hung NFS mount) must still turn the source down.
+MIN_POLL_TIMEOUT = 60.0
+MAX_POLL_TIMEOUT = 900.0
+
+
+def poll_timeout(interval: float) -> float:
+    """How long one poll may run before it counts as failed (reason `timeout`)."""
+    return min(max(interval, MIN_POLL_TIMEOUT), MAX_POLL_TIMEOUT)
 
 
 def backoff_delay(failures: int, interval: float, rand: Callable[[], float]) -> float:
@@ -64,19 +73,27 @@ class PollLoop:
         clock: Clock = time.time,
         sleep: Callable[[float], object] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        timeout: float | None = None,
     ):
         self.source = source
         self.state = SourceState(source.exporter, source.name)
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self._timeout = timeout if timeout is not None else poll_timeout(source.interval)
 
     async def poll_once(self) -> float:
         """Run one poll, record its outcome, return the delay before the next."""
         state = self.state
         started = time.perf_counter()
         try:
-            await self.source.poll()
+            try:
+                await asyncio.wait_for(self.source.poll(), self._timeout)
+            except TimeoutError:
+                # The poll's worker thread, if any, cannot be killed; it finishes on its own.
+                raise SourceError(
+                    "timeout", f"poll did not finish within {self._timeout:.0f}s"
+                ) from None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -205,21 +222,28 @@ class MetricsEndpoint:
 class Runtime:
     """Own the exporters' lifecycles and poll loops."""
 
-    def __init__(self, exporters: Sequence[Exporter], clock: Clock = time.time):
+    def __init__(
+        self,
+        exporters: Sequence[Exporter],
+        clock: Clock = time.time,
+        agent_collectors: Sequence[object] = (),
+        agent_generation: Callable[[], int] = lambda: 0,
+    ):
         self.exporters = list(exporters)
+        self._agent_generation = agent_generation
         self.loops = [PollLoop(s, clock=clock) for e in self.exporters for s in e.pollers]
         self._tasks: list[asyncio.Task[None]] = []
         self.endpoint = MetricsEndpoint(
             [
-                Exposition([SelfCollector(self.states)], self._bump_self),
+                Exposition([SelfCollector(self.states), *agent_collectors], self._bump_self),
                 *(Exposition(e.collectors(), e.generation) for e in self.exporters),
             ]
         )
 
-    def _bump_self(self) -> int:
-        # Self metrics change only when a poll completes; keying on that keeps every part
-        # of the body unchanged between polls, so the cached gzip copy is actually reused.
-        return sum(loop.state.polls for loop in self.loops)
+    def _bump_self(self) -> tuple[int, int]:
+        # Self metrics change only when a poll completes or a reload is tried; keying on
+        # that keeps the body unchanged between polls, so the cached gzip copy is reused.
+        return sum(loop.state.polls for loop in self.loops), self._agent_generation()
 
     def states(self) -> list[SourceState]:
         return [loop.state for loop in self.loops]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from agent.config import Config
 from agent.exporters_table import EXPORTER_NAMES
@@ -14,3 +15,5 @@ class Settings:
     config: Config
     context: Context
     exporters: tuple[str, ...] = EXPORTER_NAMES
+    # Where `config` came from: a reload (SIGHUP, POST /-/reload) reads this file again.
+    config_path: Path | None = None

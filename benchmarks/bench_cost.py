@@ -151,15 +151,16 @@ async def bench_scrape(workdir: Path, series: int) -> list[tuple[str, str]]:
     from agent.app import create_app
     from agent.config import parse
     from agent.settings import Settings
-    from agent.web.keys import RUNTIME
+    from agent.web.keys import AGENT
     from exporters.base import Context
     from tests.support.procs import free_port
 
     path = workdir / "focus-series.csv"
     groups = -(-series // 3)  # three cost types per label set
     generate_focus(path, groups, groups=groups, days=1)
+    # One day of data, read the next day: settle_days 0 takes it as complete.
     config = parse(
-        "version: 1\nproject: bench\ncost:\n"
+        "version: 1\nproject: bench\ncost:\n  settle_days: 0\n"
         f"  max_series: {series * 2}\n"
         f"  sources: [{{type: focus, name: bench, path: '{path}'}}]\n"
     )
@@ -179,7 +180,7 @@ async def bench_scrape(workdir: Path, series: int) -> list[tuple[str, str]]:
         async with aiohttp.ClientSession(auto_decompress=False) as http:
             while (await http.get(f"http://127.0.0.1:{port}/-/ready")).status != 200:
                 await asyncio.sleep(0.05)
-            runtime = app[RUNTIME]
+            runtime = app[AGENT].runtime
             exposition = runtime.endpoint._parts[1]  # the cost exporter's part
             t = time.perf_counter()
             first = await (await http.get(url, headers={"Accept-Encoding": "identity"})).read()

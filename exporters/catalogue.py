@@ -14,6 +14,8 @@ SELF = (
     "opslens_source_poll_duration_seconds",
     "opslens_source_errors_total",
     "opslens_build_info",
+    "opslens_config_last_reload_successful",
+    "opslens_config_last_reload_success_timestamp_seconds",
 )
 
 COST = (
@@ -26,6 +28,9 @@ COST = (
     "cloudcost_anomaly_score",
     "cloudcost_data_timestamp_seconds",
     "cloudcost_folded_series",
+    "cloudcost_corrections",
+    "opslens_source_rows_dropped_total",
+    "opslens_source_rows_defaulted_total",
     "opslens_paid_api_requests_total",
     "opslens_paid_api_cost_usd_total",
     "opslens_paid_api_daily_cap",

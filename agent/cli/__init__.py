@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from agent import __version__
 
-from . import backfill, check, generate, init, run, up, validate
+from . import backfill, check, generate, init, report, run, up, validate
 
 COMMANDS = {
     "init": init,
@@ -19,6 +19,7 @@ COMMANDS = {
     "run": run,
     "up": up,
     "backfill": backfill,
+    "report": report,
 }
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
+import sys
+import tempfile
 from pathlib import Path
 
 import uvloop
 from aiohttp import web
 
-from agent.app import create_app
+from agent.app import create_app, reload
 from agent.config import Config
 from agent.exporters_table import EXPORTER_NAMES
 from agent.settings import Settings
@@ -34,17 +37,40 @@ def settings_for(args: argparse.Namespace, config: Config) -> Settings:
     chosen = EXPORTER_NAMES if args.exporter == "all" else (args.exporter,)
     data_dir = args.data_dir or (args.config.resolve().parent / config.agent.data_dir)
     ctx = Context(data_dir=data_dir, config_dir=args.config.resolve().parent)
-    return Settings(config=config, context=ctx, exporters=chosen)
+    return Settings(config=config, context=ctx, exporters=chosen, config_path=args.config)
+
+
+class StartupError(Exception):
+    """The agent cannot start; the message is the one line the operator reads."""
+
+
+def _writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise StartupError(f"data directory {folder} is not writable: {exc.strerror}") from None
 
 
 async def serve(settings: Settings, listen: str) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down cleanly."""
+    """Serve until SIGTERM or SIGINT, reload on SIGHUP, then shut down cleanly."""
     host, _, port = listen.rpartition(":")
-    settings.context.data_dir.mkdir(parents=True, exist_ok=True)
-    runner = web.AppRunner(create_app(settings), handle_signals=False, access_log=None)
-    await runner.setup()
+    _writable(settings.context.data_dir)
+    app = create_app(settings)
+    # Prometheus scrapes every few seconds; an idle connection past this is a leak.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=75)
+    try:
+        await runner.setup()
+    except Exception as exc:  # the exporters' start: a store that cannot open, say
+        raise StartupError(f"cannot start the exporters: {exc}") from None
     site = web.TCPSite(runner, host.strip("[]"), int(port))
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise StartupError(f"cannot listen on {listen}: {reason}") from None
     log.info(
         "opslens agent listening on http://%s/ (exporters: %s)",
         listen,
@@ -54,6 +80,14 @@ async def serve(settings: Settings, listen: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[list[str]]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.ensure_future(reload(app))
+        reloads.add(task)  # keep a reference until it is done
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     try:
         await stop.wait()
     finally:
@@ -66,5 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_INVALID
     settings = settings_for(args, config)
-    uvloop.run(serve(settings, args.listen or config.agent.listen))
+    try:
+        uvloop.run(serve(settings, args.listen or config.agent.listen))
+    except StartupError as exc:
+        print(f"opslens run: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -94,6 +94,9 @@ def prepare_demo(data_dir: Path, repo: Path) -> Path:
     from exporters.cost.demo import write_demo_focus
 
     write_demo_focus(data_dir / "demo" / "focus", dt.datetime.now(dt.UTC).date())
+    # The DORA demo history is generated for today on every run; the store keeps events by
+    # id, and yesterday's copy of the same ids would be a conflicting update (409).
+    shutil.rmtree(data_dir / "dora", ignore_errors=True)
     config_path = data_dir / "demo" / "opslens.yaml"
     config_path.write_text(demo_config_text(data_dir, repo), encoding="utf-8")
     return config_path

@@ -64,6 +64,15 @@ def _cost(config: Config) -> Iterator[Issue]:
     for label in config.cost.labels_from_tags:
         if label in COST_LABELS:
             yield ("cost", "labels_from_tags", label), f"{label!r} is already a cost label"
+    included = config.cost.include_charge_categories
+    for i, budget in enumerate(budgets):
+        category = budget.match.get("charge_category")
+        # Such a budget would read 0 for ever: the category is removed before any sum.
+        if included is not None and category is not None and category not in included:
+            yield (
+                ("cost", "budgets", i, "match", "charge_category"),
+                f"charge category {category!r} is left out by cost.include_charge_categories",
+            )
 
 
 def _slos(config: Config) -> Iterator[Issue]:

@@ -12,7 +12,8 @@ from exporters.config import Duration, EnvName, LabelName, Name, Severity, Stric
 from exporters.cost.config import CostConfig
 from exporters.dora.config import DoraConfig
 
-from .notify import NotifyConfig
+from .notify import NotifyConfig, PublicUrl
+from .reports import ReportsConfig
 from .slo_policy import MIN_PERIOD
 
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
@@ -42,6 +43,8 @@ class AgentConfig(Strict):
     # Optional bearer token protecting GET /metrics; read from this variable.
     metrics_token_env: EnvName | None = None
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # A sender that stops half-way is answered 408 after this, and its connection freed.
+    body_timeout: Duration = Duration.parse("30s")
 
     _listen = field_validator("listen")(classmethod(lambda cls, v: _hostport(v)))
 
@@ -171,7 +174,7 @@ class AlertsConfig(Strict):
 
 
 class RemoteWrite(Strict):
-    url: str = Field(pattern=r"^https?://")
+    url: PublicUrl
     name: Name | None = None
     bearer_token_file: str | None = None
 
@@ -226,6 +229,7 @@ class Config(Strict):
     alerts: AlertsConfig = AlertsConfig()
     notify: NotifyConfig = NotifyConfig()
     dashboards: list[Dashboard] = Field(default_factory=_all_dashboards)
+    reports: ReportsConfig = ReportsConfig()
 
     prometheus: PrometheusConfig = PrometheusConfig()
     deploy: DeployConfig = DeployConfig()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from exporters.config import SEVERITIES, Duration, LabelName, Name, Severity, Strict
 
@@ -18,6 +19,23 @@ NULL_RECEIVER = "null"
 # The agent's own receiver for `dora.incidents.alertmanager`, generated when enabled.
 INCIDENTS_RECEIVER = "opslens-incidents"
 _HOSTPORT = r"^(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}$"
+
+
+def _credential_free(url: str) -> str:
+    """Refuse a URL that carries a credential: it would be copied into generated files."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("the URL carries credentials (user:password@): use a *_file setting")
+    if parts.query:
+        raise ValueError(
+            "the URL has a query string, where tokens travel, and generated files would copy "
+            "it: put credentials in a *_file setting"
+        )
+    return url
+
+
+# An http(s) URL that holds no secret, safe to write into generated files.
+PublicUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(_credential_free)]
 
 
 class _SecretFree(Strict):
@@ -41,7 +59,7 @@ class _SecretFree(Strict):
 class PagerDuty(_SecretFree):
     inline_secrets = ("routing_key", "service_key")
     routing_key_file: str
-    url: str | None = Field(default=None, pattern=r"^https?://")  # events API, tests and proxies
+    url: PublicUrl | None = None  # events API, tests and proxies
 
 
 class Slack(_SecretFree):
@@ -58,7 +76,7 @@ class Sns(Strict):
     # Credentials come from the environment or the instance role, never from the config.
     topic_arn: str = Field(pattern=r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]+$")
     region: str | None = None
-    api_url: str | None = Field(default=None, pattern=r"^https?://")
+    api_url: PublicUrl | None = None
 
     @property
     def signing_region(self) -> str:
@@ -66,14 +84,14 @@ class Sns(Strict):
 
 
 class Webhook(Strict):
-    url: str = Field(pattern=r"^https?://")  # must not embed a token: use bearer_token_file
+    url: PublicUrl  # credentials go in bearer_token_file
     bearer_token_file: str | None = None
 
 
 class Opsgenie(_SecretFree):
     inline_secrets = ("api_key",)
     api_key_file: str
-    api_url: str | None = Field(default=None, pattern=r"^https?://")
+    api_url: PublicUrl | None = None
 
 
 class Telegram(Strict):

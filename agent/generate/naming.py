@@ -149,6 +149,7 @@ DORA_TIME_TO_RESTORE_REGRESSED = "DoraTimeToRestoreRegressed"
 AGENT_DOWN = "OpslensAgentDown"
 SOURCE_DOWN = "OpslensSourceDown"
 SOURCE_STALE = "OpslensSourceStale"
+CONFIG_RELOAD_FAILED = "OpslensConfigReloadFailed"
 
 
 def camel(*parts: str) -> str:

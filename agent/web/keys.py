@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from agent.runtime import Runtime
-    from agent.settings import Settings
+    from agent.app import AgentState
 
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
-METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
+# One mutable holder, not one key per part: a reload swaps the settings, the runtime and
+# the token together, and aiohttp forbids changing an application's keys once started.
+AGENT: web.AppKey[AgentState] = web.AppKey("agent")

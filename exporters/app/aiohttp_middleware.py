@@ -30,15 +30,16 @@ def instrument_aiohttp(
     *,
     buckets: Sequence[float] = DEFAULT_BUCKETS,
     metrics_path: str | None = "/metrics",
+    timer: Callable[[], float] = time.perf_counter,
 ) -> HttpMetrics:
     """Add the middleware and a `metrics_path` route serving `registry` to `app`.
 
     `registry=None` uses prometheus_client's default registry, so the service's own
     metrics appear on the same page. Scrapes of `metrics_path` are not counted.
+    Request durations are differences of `timer` readings.
     """
-    metrics = HttpMetrics(registry, buckets)
+    metrics = HttpMetrics(registry, buckets, timer=timer)
     app[HTTP_METRICS] = metrics
-    perf = time.perf_counter
     finished = metrics.finished
 
     async def serve_metrics(request: web.Request) -> web.Response:
@@ -52,7 +53,7 @@ def instrument_aiohttp(
         if request.match_info.handler is serve_metrics:
             return await handler(request)
         metrics.started()
-        start = perf()
+        start = timer()
         status = 500
         try:
             response = await handler(request)
@@ -65,7 +66,7 @@ def instrument_aiohttp(
             status = CLIENT_CLOSED
             raise
         finally:
-            finished(method_label(request.method), route_label(request), status, perf() - start)
+            finished(method_label(request.method), route_label(request), status, timer() - start)
 
     app.middlewares.append(middleware)
     if metrics_path:

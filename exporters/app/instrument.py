@@ -8,8 +8,9 @@ locks and label validation, and no `_created` series are exposed.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import pairwise
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -40,17 +41,24 @@ def _float_str(value: float) -> str:
 
 
 class HttpMetrics:
-    """`http_requests_total`, `http_request_duration_seconds`, `http_requests_in_flight`."""
+    """`http_requests_total`, `http_request_duration_seconds`, `http_requests_in_flight`.
+
+    `timer` is the monotonic clock the middlewares read at a request's start and end;
+    tests pass a fake one so a duration, and so its bucket, is exact.
+    """
 
     def __init__(
         self,
         registry: CollectorRegistry | None = None,
         buckets: Sequence[float] = DEFAULT_BUCKETS,
+        *,
+        timer: Callable[[], float] = time.perf_counter,
     ):
         bounds = [float(b) for b in buckets if b != float("inf")]
         if not bounds or any(b <= a for a, b in pairwise(bounds)):
             raise ValueError("buckets must be a non-empty, strictly increasing sequence")
         self.buckets: tuple[float, ...] = tuple(bounds)
+        self.timer = timer
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, str], int] = {}
         # Per (method, route): non-cumulative bucket counts (+Inf last), then the sum.

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -39,7 +40,7 @@ from botocore.exceptions import (
 from exporters.base import Clock, SourceError
 
 from .config import AwsCostExplorerSource
-from .model import BudgetStatus, Ledger
+from .model import USAGE, BudgetStatus, Ledger, Line
 from .store import CostCacheStore
 
 log = logging.getLogger("opslens.cost.aws")
@@ -49,6 +50,8 @@ PRICE_PER_REQUEST_USD = 0.01
 COST_TYPES = {"UnblendedCost": "billed", "AmortizedCost": "effective"}
 FORECAST_METRICS = {"UnblendedCost": "UNBLENDED_COST", "AmortizedCost": "AMORTIZED_COST"}
 BUDGET_PERIODS = {"MONTHLY": "monthly", "DAILY": "daily"}
+# Cost Explorer totals every record type (usage, purchases, tax, credits) together.
+CHARGE_CATEGORY = ""
 
 THROTTLED = {
     "LimitExceededException",
@@ -99,7 +102,11 @@ def parse_cost_and_usage(
     tag_labels: Mapping[str, str],
     account_id: str | None = None,
 ) -> Ledger:
-    """Turn GetCostAndUsage pages (DAILY granularity) into a ledger."""
+    """Turn GetCostAndUsage pages (DAILY granularity) into a ledger.
+
+    Every amount is a usage-based charge of one scope (AWS, `account_id`): Cost Explorer
+    does not say which records are purchases or corrections without a RECORD_TYPE group.
+    """
     ledger: Ledger = {}
     for page in pages:
         for result in page.get("ResultsByTime", []):
@@ -120,10 +127,11 @@ def parse_cost_and_usage(
                         labels.get("region", ""),
                         amount.get("Unit", "USD"),
                         COST_TYPES[metric],
+                        CHARGE_CATEGORY,
                         *(labels.get(label, "") for label in tag_labels),
                     )
-                    series = ledger.setdefault(key, {})
-                    series[day] = series.get(day, 0.0) + float(amount["Amount"])
+                    series = ledger.setdefault(Line(key, account_id or "", "", USAGE), {})
+                    series[day] = series.get(day, Decimal(0)) + Decimal(amount["Amount"])
     return ledger
 
 
@@ -324,6 +332,8 @@ class CostExplorerPoller:
         self._last: CostExplorerData | None = None
         # Anything that changes what a fetch returns invalidates the disk cache.
         shape = {
+            # 2: ledger lines carry charge_category and the billing account.
+            "ledger": 2,
             "group_by": config.group_by,
             "cost_types": config.cost_types,
             "tags": self._tag_labels,

@@ -16,7 +16,7 @@ ORIGIN = "opslens cost exporter: AWS Cost Explorer, FOCUS billing files"
 
 
 class CostCollector:
-    """`cloudcost_*` and `opslens_paid_api_*` for every cost source.
+    """`cloudcost_*`, `opslens_paid_api_*` and the row counters for every cost source.
 
     Sources share one family per metric (the exposition format allows one); identical
     label sets from overlapping sources are summed, anomaly scores take the maximum.
@@ -30,19 +30,21 @@ class CostCollector:
         labels = list(snap.labels)
         daily = GaugeMetricFamily(
             "cloudcost_daily",
-            f"Cost of the latest complete UTC day in the data ({ORIGIN}).",
+            "Cost of the latest complete UTC day of the series' provider and billing account "
+            f"({ORIGIN}).",
             labels=labels,
         )
         mtd = GaugeMetricFamily(
             "cloudcost_month_to_date",
-            f"Cost from the 1st of the month up to the latest complete UTC day ({ORIGIN}).",
+            "Cost from the 1st of the month up to the latest complete UTC day, plus "
+            f"corrections billed in the month ({ORIGIN}).",
             labels=labels,
         )
         forecast = GaugeMetricFamily(
             "cloudcost_forecast_month_end",
-            "Projected month-end cost: month to date + (month to date / days elapsed) x days "
-            "left, or Cost Explorer's GetCostForecast shared by run rate where enabled "
-            f"({ORIGIN}).",
+            "Projected month-end cost: month to date + (usage-based month to date / days "
+            "elapsed) x days left, or Cost Explorer's GetCostForecast shared by run rate "
+            f"where enabled ({ORIGIN}).",
             labels=labels,
         )
         sums: dict[tuple[str, ...], list[float]] = {}
@@ -54,7 +56,7 @@ class CostCollector:
                 acc[1] += s.month_to_date
                 acc[2] += s.forecast
             for a in view.summary.anomalies:
-                who = (a.provider, a.account, a.service)
+                who = (a.provider, a.account, a.service, a.currency)
                 anomalies[who] = max(anomalies.get(who, a.score), a.score)
         for key, (d, m, f) in sums.items():
             daily.add_metric(key, d)
@@ -89,9 +91,9 @@ class CostCollector:
 
         score = GaugeMetricFamily(
             "cloudcost_anomaly_score",
-            "Robust z-score (median/MAD) of the latest day's cost against the trailing "
-            f"anomaly window ({ORIGIN}).",
-            labels=["provider", "account", "service"],
+            "Robust z-score (median/MAD) of the latest complete day's usage-based cost "
+            f"against the trailing anomaly window, per currency ({ORIGIN}).",
+            labels=["provider", "account", "service", "currency"],
         )
         for key, value in sorted(anomalies.items()):
             score.add_metric(key, value)
@@ -99,8 +101,26 @@ class CostCollector:
 
         age = GaugeMetricFamily(
             "cloudcost_data_timestamp_seconds",
-            f"Start of the latest complete UTC day in the source's data ({ORIGIN}).",
-            labels=["source"],
+            "Start of the latest complete UTC day of each provider in the source's data, "
+            f"the oldest of its billing accounts ({ORIGIN}).",
+            labels=["source", "provider"],
+        )
+        corrections = GaugeMetricFamily(
+            "cloudcost_corrections",
+            "Corrections of earlier periods (ChargeClass=Correction) billed in each billing "
+            f"period; included in that period's month to date ({ORIGIN}).",
+            labels=["provider", "account", "currency", "cost_type", "billing_period"],
+        )
+        dropped = CounterMetricFamily(
+            "opslens_source_rows_dropped_total",
+            f"Rows a reader could not use, by reason, counted each time a file is read ({ORIGIN}).",
+            labels=["exporter", "source", "reason"],
+        )
+        defaulted = CounterMetricFamily(
+            "opslens_source_rows_defaulted_total",
+            "Rows used with a documented placeholder (a missing ServiceName reads "
+            f"unknown, malformed Tags give no tag labels), by reason ({ORIGIN}).",
+            labels=["exporter", "source", "reason"],
         )
         folded = GaugeMetricFamily(
             "cloudcost_folded_series",
@@ -127,14 +147,24 @@ class CostCollector:
             f"1 while today's (UTC) paid request cap is exhausted ({ORIGIN}).",
             labels=["source"],
         )
+        corrected: dict[tuple[str, ...], float] = {}
         for name, view in sorted(snap.sources.items()):
-            if view.summary.day is not None:
-                age.add_metric([name], day_start(view.summary.day))
+            for provider, day in sorted(view.summary.provider_days().items()):
+                age.add_metric([name, provider], day_start(day))
             folded.add_metric([name], view.folded)
+            for key, amount in view.summary.corrections.items():
+                corrected[key] = corrected.get(key, 0.0) + amount
+            if view.rows is not None:
+                for reason, count in sorted(view.rows.dropped_total.items()):
+                    dropped.add_metric(["cost", name, reason], count)
+                for reason, count in sorted(view.rows.defaulted_total.items()):
+                    defaulted.add_metric(["cost", name, reason], count)
             if view.paid is not None:
                 for operation, count in sorted(view.paid.requests.items()):
                     requests.add_metric([name, operation], count)
                 cost.add_metric([name], view.paid.cost_usd)
                 cap.add_metric([name], view.paid.daily_cap)
                 reached.add_metric([name], 1.0 if view.paid.cap_reached else 0.0)
-        yield from (age, folded, requests, cost, cap, reached)
+        for key, amount in sorted(corrected.items()):
+            corrections.add_metric(list(key), amount)
+        yield from (age, folded, corrections, dropped, defaulted, requests, cost, cap, reached)

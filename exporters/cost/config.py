@@ -37,6 +37,8 @@ class AwsCostExplorerSource(Strict):
     # DescribeBudgets is free; reads budgets defined in AWS next to the YAML ones.
     aws_budgets: bool = False
     account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    # Overrides cost.settle_days for this source.
+    settle_days: int | None = Field(default=None, ge=0, le=7)
 
     @field_validator("group_by")
     @classmethod
@@ -64,6 +66,8 @@ class FocusSource(Strict):
     name: Name
     # A glob (`**` allowed); relative paths resolve against the config file's folder.
     path: str = Field(min_length=1)
+    # Overrides cost.settle_days for this source (GCP's daily export lags more than AWS's).
+    settle_days: int | None = Field(default=None, ge=0, le=7)
 
     @field_validator("path")
     @classmethod
@@ -106,6 +110,9 @@ class Anomaly(Strict):
     severity: Severity = "medium"
 
 
+ChargeCategory = Literal["Usage", "Purchase", "Tax", "Credit", "Adjustment"]
+
+
 class CostConfig(Strict):
     poll_interval: Duration = Duration.parse("6h")
     max_series: int = Field(default=5000, ge=10)
@@ -115,3 +122,16 @@ class CostConfig(Strict):
     budgets: list[Budget] = Field(default_factory=list)
     anomaly: Anomaly = Anomaly()
     stale_after: Duration = Duration.parse("36h")
+    # The newest day with data is partial until a later day appears or this many whole days
+    # have passed since it ended; partial days stay out of the daily cost and budgets.
+    settle_days: int = Field(default=1, ge=0, le=7)
+    # FOCUS charge categories that count; None counts every row (including rows whose
+    # category is missing or non-standard).
+    include_charge_categories: list[ChargeCategory] | None = Field(default=None, min_length=1)
+
+    @field_validator("include_charge_categories")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("charge categories must be distinct")
+        return value

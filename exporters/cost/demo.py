@@ -1,10 +1,12 @@
-"""Deterministic demo FOCUS billing data for `opslens up --demo`.
+"""Deterministic demo FOCUS data for `opslens up --demo`.
 
 Six weeks of daily charges up to yesterday (UTC) for two AWS accounts, a handful of
 services and three teams (the `team` tag), with weekday/weekend seasonality and a few
-percent of noise. Two things are planted for the demo's alerts: yesterday's CloudFront
-spend is twenty times its norm (an anomaly that also breaks a daily budget), and the
-payments team runs well above a 6,000 USD monthly budget (its forecast breaches it).
+percent of noise, plus today's first quarter day, as a real export has it: the partial
+day is what makes yesterday complete under the default `settle_days: 1`. Two things are
+planted for the demo's alerts: yesterday's CloudFront spend is twenty times its norm (an
+anomaly that also breaks a daily budget), and the payments team runs well above a
+6,000 USD monthly budget (its forecast breaches it).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 DAYS = 42
 ANOMALY_FACTOR = 20.0
+# The share of today's cost already in the export when the demo starts.
+PARTIAL_DAY = 0.25
 COLUMNS = [
     "BilledCost",
     "BillingAccountId",
@@ -80,10 +84,10 @@ def _month_bounds(day: date) -> tuple[date, date]:
 
 
 def demo_rows(today: date) -> list[dict[str, str]]:
-    """FOCUS 1.0 rows, one per series and UTC day, for the DAYS days before `today`."""
+    """FOCUS 1.0 rows, one per series and UTC day, for the DAYS days before `today` and today."""
     latest = today - timedelta(days=1)
     rows = []
-    for offset in range(DAYS, 0, -1):
+    for offset in range(DAYS, -1, -1):
         day = today - timedelta(days=offset)
         period_start, period_end = _month_bounds(day)
         for account, region, service, category, team, base, weekly in SERIES:
@@ -93,6 +97,8 @@ def demo_rows(today: date) -> list[dict[str, str]]:
                 cost *= ANOMALY_FACTOR  # on any weekday, so the demo's alerts always fire
             elif weekly and day.weekday() >= 5:
                 cost *= 0.7
+            if day == today:
+                cost *= PARTIAL_DAY
             # Compute runs partly on a savings plan: effective below billed, list above.
             effective = cost * (0.85 if category == "Compute" else 1.0)
             listed = cost * (1.15 if category == "Compute" else 1.0)

@@ -2,7 +2,8 @@
 
 Pollers publish ledgers from worker threads; each publish recomputes that source's
 summary and the budgets, swaps in a new immutable snapshot and bumps the generation,
-so the agent renders `/metrics` once per poll that changed something.
+so the agent renders `/metrics` once per poll that changed something. Charge categories
+left out by `include_charge_categories` are removed here, before anything is summed.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from exporters.base import Clock, Context, Poller, SourceFactory, build_sources
 from .aws_cost_explorer import AwsClients, CostExplorerData, CostExplorerPoller, PaidApi, utc_day
 from .collector import CostCollector
 from .config import AwsCostExplorerSource, CostConfig, FocusSource
-from .focus import FocusPoller, FocusReader
+from .focus import FocusData, FocusPoller, FocusReader, Problem
 from .model import (
     BASE_LABELS,
+    CHARGE_CATEGORY,
     BudgetRule,
     BudgetStatus,
     Ledger,
@@ -40,6 +42,16 @@ log = logging.getLogger("opslens.cost")
 
 
 @dataclass(frozen=True)
+class RowTrace:
+    """What a file source could not use, or used with a placeholder (FOCUS sources)."""
+
+    dropped_total: Mapping[str, int] = field(default_factory=dict)
+    defaulted_total: Mapping[str, int] = field(default_factory=dict)
+    problem: Problem | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SourceView:
     """One source's part of a scrape: its summary, the folded series it exposes, its spend."""
 
@@ -47,6 +59,7 @@ class SourceView:
     series: tuple[SeriesSummary, ...]
     folded: int
     paid: PaidApi | None = None
+    rows: RowTrace | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,7 @@ class _SourceInput:
     forecast_remaining: Mapping[str, float] = field(default_factory=dict)
     forecast_month: str | None = None
     budgets: tuple[BudgetStatus, ...] = ()
+    rows: RowTrace | None = None
 
 
 class CostWiring:
@@ -121,8 +135,7 @@ def _focus(config: FocusSource, wiring: CostWiring) -> Poller:
         interval=wiring.config.poll_interval.total_seconds(),
         tag_keys=list(wiring.tag_labels.values()),
         reader=reader,
-        publish=wiring.exporter.publish_ledger,
-        clock=wiring.ctx.clock,
+        publish=wiring.exporter.publish_focus,
     )
 
 
@@ -146,6 +159,13 @@ class CostExporter:
             BudgetRule(b.name, b.amount, b.period, b.currency, b.cost_type, dict(b.match))
             for b in config.budgets
         ]
+        self._settle = {
+            s.name: s.settle_days if s.settle_days is not None else config.settle_days
+            for s in config.sources
+        }
+        included = config.include_charge_categories
+        # Cost Explorer's series have no category (""): a filter cannot apply to them.
+        self._categories = None if included is None else {*included, ""}
         self._inputs: dict[str, tuple[_SourceInput, date]] = {}
         self._views: dict[str, SourceView] = {}
         self._snapshot = CostSnapshot(self._labels)
@@ -180,8 +200,13 @@ class CostExporter:
         self._on_stop.clear()
 
     def publish_ledger(self, source: str, ledger: Ledger) -> None:
-        """Take a free source's new ledger (FOCUS files)."""
+        """Take a source's new ledger alone."""
         self._update(source, _SourceInput(ledger))
+
+    def publish_focus(self, source: str, data: FocusData) -> None:
+        """Take a FOCUS source's ledger and the trace of the rows it could not use."""
+        rows = RowTrace(data.dropped_total, data.defaulted_total, data.problem, data.notes)
+        self._update(source, _SourceInput(data.ledger, rows=rows))
 
     def publish_cost_explorer(self, source: str, data: CostExplorerData) -> None:
         """Take a Cost Explorer source's ledger, forecast, AWS budgets and API spend."""
@@ -199,7 +224,7 @@ class CostExporter:
             if self._inputs.get(source) == (data, today):
                 return
             self._inputs[source] = (data, today)
-            self._views[source] = self._view(data, today)
+            self._views[source] = self._view(source, data, today)
             budgets = budget_statuses(
                 self._rules, (v.summary for v in self._views.values()), self._labels
             )
@@ -215,21 +240,26 @@ class CostExporter:
             )
             self._generation += 1
 
-    def _view(self, data: _SourceInput, today: date) -> SourceView:
+    def _view(self, source: str, data: _SourceInput, today: date) -> SourceView:
         anomaly = self._config.anomaly
         forecast = None
         if data.forecast_month == today.strftime("%Y-%m"):
             forecast = data.forecast_remaining
+        ledger = data.ledger
+        if self._categories is not None:
+            keep = self._categories
+            ledger = {k: v for k, v in ledger.items() if k.key[CHARGE_CATEGORY] in keep}
         summary = summarise(
-            data.ledger,
+            ledger,
             today,
+            settle_days=self._settle.get(source, self._config.settle_days),
             anomaly_window_days=anomaly.window_days,
             anomaly_min_daily_cost=anomaly.min_daily_cost,
             anomaly_enabled=anomaly.enabled,
             forecast_remaining=forecast,
         )
         series, folded = fold(summary.series, self._config.max_series)
-        return SourceView(summary, series, folded, data.paid)
+        return SourceView(summary, series, folded, data.paid, data.rows)
 
 
 def build(config: CostConfig, ctx: Context) -> CostExporter:

@@ -3,9 +3,13 @@
 DuckDB streams each file and aggregates it in SQL (UTC day × labels), so Python never
 holds rows and memory stays bounded by the number of groups, not the file size.
 FOCUS 1.0–1.3: the provider is `ServiceProviderName` (1.3) or `ProviderName`. Tolerated
-quirks of real exports: literal `NULL`, `YYYY-MM-DD HH:MM:SS` or RFC 3339 timestamps,
+quirks of real exports: literal `NULL`, `YYYY-MM-DD HH:MM:SS` or any ISO 8601 timestamp,
 JSON `Tags` (or NULL, or a MAP in Parquet), extra columns. A charge is attributed to the
 UTC day its charge period starts on (periods are UTC, start inclusive, end exclusive).
+
+No row is lost without a trace: a row the reader cannot use is counted under a reason
+(`DROP_REASONS`) with the first offending file and line; a row used with a documented
+placeholder is counted under `DEFAULT_REASONS`.
 """
 
 from __future__ import annotations
@@ -18,21 +22,46 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
-from exporters.base import Clock, SourceError
+from exporters.base import SourceError
 
-from .model import Ledger, merge
+from . import exports
+from .exports import Manifest, parse_manifest
+from .model import CHARGE_CATEGORIES, CORRECTION, ONCE, USAGE, Ledger, Line, month_of
 
 log = logging.getLogger("opslens.cost.focus")
 
 # FOCUS cost column → `cost_type` label value.
 COST_COLUMNS = {"BilledCost": "billed", "EffectiveCost": "effective", "ListCost": "list"}
 NULLS = ["NULL", "null", "Null", ""]
+# Label value for a provider, service or charge category the row does not name.
+UNKNOWN = "unknown"
+
+# Why a row is dropped, by the code the SQL computes (0: the row is used).
+DROP_REASONS = {
+    1: "missing_date",  # ChargePeriodStart is empty
+    2: "ambiguous_date",  # D/M/YYYY or M/D/YYYY, e.g. a spreadsheet re-save: never guessed
+    3: "unreadable_date",  # not an ISO 8601 date or timestamp
+    4: "unreadable_amount",  # a cost column holds something that is not a number
+    5: "amount_out_of_range",  # a number beyond 28 integer digits (or NaN, infinity)
+    6: "missing_currency",  # no BillingCurrency: an amount without a currency means nothing
+    7: "missing_column",  # the file lacks ChargePeriodStart, BillingCurrency or every cost
+}
+# Rows that are used, with a documented placeholder.
+DEFAULT_REASONS = (
+    "missing_provider",  # no ServiceProviderName/ProviderName: provider="unknown"
+    "missing_service",  # no ServiceName: service="unknown"
+    "missing_charge_category",  # no ChargeCategory: charge_category="unknown"
+    "missing_amount",  # an empty cost column: the row adds nothing to that cost type
+    "malformed_tags",  # Tags names a tag label's key but is not JSON: no tag labels
+)
 
 
 def _ident(name: str) -> str:
@@ -95,18 +124,27 @@ def _relation(path: str, names: Sequence[str] | None = None) -> str:
     )
 
 
-def _day(column: str, kind: str) -> str:
-    """The UTC day of a charge period start, for text or timestamp columns."""
-    c = _ident(column)
+def day_sql(c: str, kind: str) -> str:
+    """The UTC day of an ISO 8601 timestamp (text) or a timestamp column; NULL if neither."""
     if kind.upper() != "VARCHAR":
-        return f"CAST({c} AS DATE)"  # TIMESTAMP is UTC by FOCUS; TIMESTAMPTZ in a UTC session
-    # The offset-aware cast costs ~2x; only strings ending in ±hh:mm / ±hhmm need it. The
-    # length test (free) settles the common `YYYY-MM-DD HH:MM:SS` before any substring test.
+        return f"TRY_CAST({c} AS DATE)"  # TIMESTAMP is UTC by FOCUS; TIMESTAMPTZ in a UTC session
+    # The offset-aware cast costs ~2x, so `YYYY-MM-DD?HH:MM:SS` and the same with `Z` (the
+    # common forms, which carry no offset) take the plain cast. Everything else goes through
+    # TIMESTAMPTZ, which honours `Z`, `±hh`, `±hhmm`, `±hh:mm`, fractions and date-only
+    # strings; then stray blanks; then the basic format (`20240901T000000Z`, `20240901`).
+    # A plain TIMESTAMP cast would silently drop an offset, so it never sees one.
+    basic = (
+        r"'^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$'"
+    )
     return (
-        f"CASE WHEN strlen({c}) = 19"
-        f" OR NOT (substr({c}, -6, 1) IN ('+', '-') OR substr({c}, -5, 1) IN ('+', '-'))"
+        f"CASE WHEN (strlen({c}) = 19 OR (strlen({c}) = 20 AND suffix({c}, 'Z')))"
+        f" AND substr({c}, 17, 1) = ':'"
         f" THEN CAST(TRY_CAST({c} AS TIMESTAMP) AS DATE)"
-        f" ELSE CAST(TRY_CAST({c} AS TIMESTAMPTZ) AS DATE) END"
+        f" ELSE CAST(COALESCE(TRY_CAST({c} AS TIMESTAMPTZ), TRY_CAST(trim({c}) AS TIMESTAMPTZ),"
+        f" TRY_CAST(regexp_replace(trim({c}), {basic}, '\\1-\\2-\\3 \\4:\\5:\\6\\7\\8')"
+        " AS TIMESTAMPTZ),"
+        f" TRY_CAST(regexp_replace(trim({c}), '^(\\d{{4}})(\\d{{2}})(\\d{{2}})$', '\\1-\\2-\\3')"
+        " AS TIMESTAMPTZ)) AS DATE) END"
     )
 
 
@@ -117,8 +155,9 @@ def _tag(column: str, kind: str, key: str) -> str:
     value = f"CAST({c} AS VARCHAR)"
     path = _literal("$." + '"' + key.replace('"', '\\"') + '"')
     # A cheap substring test first; json_valid keeps one malformed row from failing the file.
+    # The same two tests decide `malformed_tags` (`_row_stage`): DuckDB computes them once.
     return (
-        f"CASE WHEN contains({value}, {_literal(chr(34) + key + chr(34))})"
+        f"CASE WHEN contains({value}, {_literal(key)})"
         f" AND json_valid({value}) THEN json_extract_string({value}, {path}) END"
     )
 
@@ -127,83 +166,233 @@ def _clean(expr: str) -> str:
     return f"NULLIF(TRIM(CAST({expr} AS VARCHAR)), '')"
 
 
+@dataclass(frozen=True)
+class FocusColumns:
+    """Which columns of one file the query reads, by role."""
+
+    start: str | None
+    costs: tuple[tuple[str, str], ...]  # (column, cost_type)
+    labels: Mapping[str, str]  # alias → column
+    tags: str | None
+    kinds: Mapping[str, str]
+
+    @classmethod
+    def find(cls, columns: Mapping[str, str]) -> FocusColumns:
+        by_lower = {name.lower(): name for name in columns}
+
+        def col(*wanted: str) -> str | None:
+            return next((by_lower[n.lower()] for n in wanted if n.lower() in by_lower), None)
+
+        labels = {}
+        for alias, candidates in {
+            "sp": ("ServiceProviderName",),
+            "pn": ("ProviderName",),
+            "sa": ("SubAccountId",),
+            "ba": ("BillingAccountId",),
+            "sv": ("ServiceName",),
+            "rg": ("RegionId", "Region"),
+            "cu": ("BillingCurrency",),
+            "cat": ("ChargeCategory",),
+            "freq": ("ChargeFrequency",),
+            "cls": ("ChargeClass",),
+            "bp": ("BillingPeriodStart",),
+        }.items():
+            if (found := col(*candidates)) is not None:
+                labels[alias] = found
+        costs = tuple((c, t) for name, t in COST_COLUMNS.items() if (c := col(name)) is not None)
+        return cls(col("ChargePeriodStart"), costs, labels, col("Tags"), dict(columns))
+
+    def missing(self) -> str | None:
+        """Why the file cannot be read as FOCUS cost rows, or None."""
+        if self.start is None:
+            return "no ChargePeriodStart column"
+        if not self.costs:
+            return "no BilledCost, EffectiveCost or ListCost column"
+        if "cu" not in self.labels:
+            return "no BillingCurrency column"
+        return None
+
+
+def _row_stage(cols: FocusColumns, tag_keys: Sequence[str], relation: str) -> tuple[str, str, bool]:
+    """Per-row projections and the relation they read, the drop reason, whether `tb` exists.
+
+    Each amount is cast to a 64-bit exact decimal (|x| < 1e8, 10 decimals: the fast path
+    for nearly every line item) and, only where that fails, to a 128-bit one (|x| < 1e28),
+    so a 12,345,678,901.50 KRW commitment is summed exactly instead of lost.
+    """
+    assert cols.start is not None
+    start = _ident(cols.start)
+    parts = [f"{day_sql(start, cols.kinds[cols.start])} AS day", f"{start} AS start"]
+    parts += [f"{_ident(c)} AS {alias}" for alias, c in cols.labels.items()]
+    ok_amounts = []
+    failed = []
+    for i, (c, _) in enumerate(cols.costs):
+        raw = _ident(c)
+        parts.append(f"{raw} AS a{i}")
+        parts.append(f"TRY_CAST({raw} AS DECIMAL(18, 10)) AS x{i}")
+        parts.append(f"CASE WHEN x{i} IS NULL THEN TRY_CAST({raw} AS DECIMAL(38, 10)) END AS y{i}")
+        ok_amounts.append(f"(a{i} IS NULL OR x{i} IS NOT NULL OR y{i} IS NOT NULL)")
+        failed.append(f"(a{i} IS NOT NULL AND x{i} IS NULL AND y{i} IS NULL)")
+        failed[-1] = f"({failed[-1]} AND TRY_CAST(a{i} AS DOUBLE) IS NOT NULL)"
+    checks_tags = False
+    if cols.tags is not None:
+        kind = cols.kinds[cols.tags]
+        for i, key in enumerate(tag_keys):
+            parts.append(f"{_tag(cols.tags, kind, key)} AS t{i}")
+        # A malformed Tags value matters where it names a tag label's key: that row's label
+        # reads empty. Validating only those rows keeps json_valid off the hot path.
+        if tag_keys and not kind.upper().startswith("MAP"):
+            tags = f"CAST({_ident(cols.tags)} AS VARCHAR)"
+            named = " OR ".join(f"contains({tags}, {_literal(key)})" for key in tag_keys)
+            parts.append(f"(({named}) AND NOT json_valid({tags})) AS tb")
+            checks_tags = True
+    inner = f"SELECT {', '.join(parts)} FROM {relation}"
+    # Nearly every row has a day and every amount in 64 bits: 0 after four null tests.
+    fast = " AND ".join(["day IS NOT NULL", *(f"x{i} IS NOT NULL" for i in range(len(cols.costs)))])
+    reason = (
+        f"CASE WHEN {fast} THEN 0"
+        f" WHEN day IS NOT NULL AND {' AND '.join(ok_amounts)} THEN 0"
+        " WHEN start IS NULL THEN 1"
+        r" WHEN day IS NULL AND regexp_matches(CAST(start AS VARCHAR),"
+        r" '^\s*\d{1,2}/\d{1,2}/\d{2,4}') THEN 2"
+        " WHEN day IS NULL THEN 3"
+        f" WHEN {' OR '.join(failed)} THEN 5"
+        " ELSE 4 END"
+    )
+    return inner, reason, checks_tags
+
+
 def focus_query(
     path: str,
     columns: Mapping[str, str],
     tag_keys: Sequence[str],
     names: Sequence[str] | None = None,
 ) -> tuple[str, list[str]]:
-    """SQL aggregating one FOCUS file by UTC day and labels, and its cost types in order.
+    """SQL aggregating one FOCUS file by UTC day, labels and drop reason; its cost types.
 
     Two stages: the per-row stage only casts and groups raw values (the hot loop); label
     clean-up (trim, NULL → "", account fallback) runs on the far fewer grouped rows.
     """
-    by_lower = {name.lower(): name for name in columns}
-
-    def col(*wanted: str) -> str | None:
-        return next((by_lower[n.lower()] for n in wanted if n.lower() in by_lower), None)
-
-    start = col("ChargePeriodStart")
-    if start is None:
-        raise ValueError("no ChargePeriodStart column: not a FOCUS file")
-    costs = [(c, t) for name, t in COST_COLUMNS.items() if (c := col(name)) is not None]
-    if not costs:
-        raise ValueError("no BilledCost, EffectiveCost or ListCost column: not a FOCUS file")
-    raw: dict[str, str] = {}
-    for alias, candidates in {
-        "sp": ("ServiceProviderName",),
-        "pn": ("ProviderName",),
-        "sa": ("SubAccountId",),
-        "ba": ("BillingAccountId",),
-        "sv": ("ServiceName",),
-        "rg": ("RegionId", "Region"),
-        "cu": ("BillingCurrency",),
-    }.items():
-        if (found := col(*candidates)) is not None:
-            raw[alias] = _ident(found)
-    tags = col("Tags")
-    for i, key in enumerate(tag_keys):
-        if tags is not None:
-            raw[f"t{i}"] = _tag(tags, columns[tags], key)
+    cols = FocusColumns.find(columns)
+    if (why := cols.missing()) is not None:
+        raise ValueError(why)
+    inner, reason, checks_tags = _row_stage(cols, tag_keys, _relation(path, names))
+    raw = [*cols.labels, *(f"t{i}" for i in range(len(tag_keys)) if cols.tags is not None)]
+    nulls = " OR ".join(f"a{i} IS NULL" for i in range(len(cols.costs)))
+    flags = [f"({nulls}) AS na", "tb" if checks_tags else "false AS tb"]
+    sums = []
+    for i in range(len(cols.costs)):
+        sums += [f"SUM(x{i}) AS x{i}", f"SUM(y{i}) AS y{i}"]
+    grouped = (
+        f"SELECT day, {', '.join([*raw, *flags])}, {reason} AS reason,"
+        f" {', '.join(sums)}, COUNT(*) AS n FROM ({inner}) GROUP BY ALL"
+    )
 
     def first(*aliases: str) -> str:
         present = [_clean(a) for a in aliases if a in raw]
         return "COALESCE(" + ", ".join([*present, "''"]) + ")"
 
-    labels = [
-        first("sp", "pn"),
-        first("sa", "ba"),
-        first("sv"),
-        first("rg"),
-        first("cu"),
-        *(first(f"t{i}") for i in range(len(tag_keys))),
+    # The billing period is parsed once per group, not per row.
+    bp_day = day_sql("bp", cols.kinds[cols.labels["bp"]]) if "bp" in cols.labels else "NULL"
+    outer = [
+        "day",
+        f"{bp_day} AS period",
+        f"{first('sp', 'pn')} AS provider",
+        f"{first('sa', 'ba')} AS account",
+        f"{first('sv')} AS service",
+        f"{first('rg')} AS region",
+        f"{first('cu')} AS currency",
+        f"{first('cat')} AS category",
+        f"lower({first('freq')}) AS frequency",
+        f"lower({first('cls')}) AS class",
+        f"{first('ba')} AS billing_account",
+        *(f"{first(f't{i}')} AS t{i}" for i in range(len(tag_keys))),
+        "reason",
+        "na",
+        "tb",
     ]
-    inner_cols = ",\n    ".join(f"{expr} AS {alias}" for alias, expr in raw.items())
-    # Exact decimal sums: money reconciles to the cent and is identical run to run
-    # (parallel float sums are not); one rounding to double at the very end. DECIMAL(18, 8)
-    # parses into int64 (|cost| < 1e10 a row; 1e-8 steps, 0.005 cents over 1M rows).
-    inner_sums = ",\n    ".join(
-        f"SUM(TRY_CAST({_ident(c)} AS DECIMAL(18, 8))) AS {t}" for c, t in costs
-    )
-    outer_labels = ",\n  ".join(f"{expr} AS l{i}" for i, expr in enumerate(labels))
-    outer_sums = ",\n  ".join(f"CAST(SUM({t}) AS DOUBLE) AS {t}" for _, t in costs)
+    outer_sums = []
+    for i in range(len(cols.costs)):
+        outer_sums += [f"SUM(x{i})", f"SUM(y{i})"]
     sql = (
-        f"SELECT day,\n  {outer_labels},\n  {outer_sums},\n  SUM(n) AS n\nFROM (\n"
-        f"  SELECT {_day(start, columns[start])} AS day,\n    "
-        + (f"{inner_cols},\n    " if inner_cols else "")
-        + f"{inner_sums},\n    COUNT(*) AS n\n  FROM {_relation(path, names)}\n  GROUP BY ALL\n)\n"
-        "GROUP BY ALL\nORDER BY ALL"
+        f"SELECT {', '.join(outer)}, {', '.join(outer_sums)}, SUM(n) AS n\n"
+        f"FROM ({grouped})\nGROUP BY ALL ORDER BY ALL"
     )
-    return sql, [t for _, t in costs]
+    return sql, [t for _, t in cols.costs]
+
+
+def first_problem_query(
+    path: str,
+    columns: Mapping[str, str],
+    names: Sequence[str] | None = None,
+) -> str:
+    """SQL for the first row (in file order) the reader drops: row number, reason, values."""
+    cols = FocusColumns.find(columns)
+    inner, reason, _ = _row_stage(cols, (), _relation(path, names))
+    amounts = ", ".join(f"CAST(a{i} AS VARCHAR)" for i in range(len(cols.costs)))
+    # A date or amount problem is reported before a missing currency, as the read counts it.
+    code = (
+        f"CASE WHEN ({reason}) <> 0 THEN ({reason}) WHEN {_clean('cu')} IS NULL THEN 6 ELSE 0 END"
+    )
+    return (
+        f"SELECT rn, code, CAST(start AS VARCHAR), [{amounts}] FROM ("
+        f"SELECT row_number() OVER () AS rn, {code} AS code, start, "
+        f"{', '.join(f'a{i}' for i in range(len(cols.costs)))} FROM ({inner})"
+        ") WHERE code <> 0 ORDER BY rn LIMIT 1"
+    )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first row of a file the reader could not use."""
+
+    path: str
+    line: int  # 1 is the header; data row n is line n + 1 when no field spans lines
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason} ({self.detail})"
 
 
 @dataclass(frozen=True)
 class FileLedger:
-    """One file's daily costs, plus rows it had to drop (unparseable charge period)."""
+    """One file's daily costs and the rows it could not use or had to default."""
 
     ledger: Ledger
     rows: int
-    dropped_rows: int
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    defaulted: Mapping[str, int] = field(default_factory=dict)
+    problem: Problem | None = None
+
+    @property
+    def dropped_rows(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def unparseable(self) -> bool:
+        """Rows, none of them usable: the file is a source error, not an empty file."""
+        return self.rows > 0 and self.dropped_rows == self.rows
+
+
+def charge_category(raw: str) -> str:
+    """The FOCUS spelling of a ChargeCategory value; other values as given."""
+    for known in CHARGE_CATEGORIES:
+        if raw.lower() == known.lower():
+            return known
+    return raw or UNKNOWN
+
+
+def charge_kind(frequency: str, category: str, charge_class: str) -> str:
+    """Usage-based (extrapolated), once (recurring, one-time) or a correction."""
+    if charge_class == "correction":
+        return CORRECTION
+    if frequency == "usage-based":
+        return USAGE
+    if frequency in ("recurring", "one-time"):
+        return ONCE
+    # No ChargeFrequency (older exports): usage is usage, anything else is billed once.
+    return USAGE if category in ("", "Usage", UNKNOWN) else ONCE
 
 
 class FocusReader:
@@ -253,28 +442,91 @@ class FocusReader:
             columns = {row[0]: str(row[1]) for row in described}
         else:
             columns = dict.fromkeys(names, "VARCHAR")
+        why = FocusColumns.find(columns).missing()
+        if why is not None:
+            found = self._con.execute(f"SELECT COUNT(*) FROM {_relation(path, names)}").fetchone()
+            rows = int(found[0]) if found else 0
+            problem = Problem(path, 1, DROP_REASONS[7], why) if rows else None
+            return FileLedger({}, rows, {DROP_REASONS[7]: rows} if rows else {}, {}, problem)
         sql, cost_types = focus_query(path, columns, tag_keys, names)
         ledger: Ledger = {}
-        rows = dropped = 0
-        width = 5 + len(tag_keys)
+        dropped: Counter[str] = Counter()
+        defaulted: Counter[str] = Counter()
+        rows = 0
+        width = 11 + len(tag_keys)
         for record in self._con.execute(sql).fetchall():
-            day = record[0]
-            labels = record[1 : 1 + width]
-            amounts = record[1 + width : 1 + width + len(cost_types)]
-            count = record[-1]
+            day, period, provider, account, service, region, currency = record[:7]
+            category, frequency, charge_class, billing_account = record[7:11]
+            tags = record[11:width]
+            reason, na, tb = record[width : width + 3]
+            amounts = record[width + 3 : -1]
+            count = int(record[-1])
             rows += count
-            if day is None:
-                dropped += count
+            if reason:
+                dropped[DROP_REASONS[reason]] += count
                 continue
-            for cost_type, amount in zip(cost_types, amounts, strict=True):
-                if amount is None:
+            if not currency:
+                dropped[DROP_REASONS[6]] += count
+                continue
+            for flag, why in (
+                (not provider, "missing_provider"),
+                (not service, "missing_service"),
+                (not category, "missing_charge_category"),
+                (na, "missing_amount"),
+                (tb, "malformed_tags"),
+            ):
+                if flag:
+                    defaulted[why] += count
+            category = charge_category(category)
+            kind = charge_kind(frequency, category, charge_class)
+            labels = (provider or UNKNOWN, account, service or UNKNOWN, region, currency)
+            for i, cost_type in enumerate(cost_types):
+                small, large = amounts[2 * i], amounts[2 * i + 1]
+                if small is None and large is None:
                     continue
-                key = (*labels[:5], cost_type, *labels[5:])
-                # The key order is BASE_LABELS then tags: provider, account, service,
-                # region, currency, cost_type, tags.
-                series = ledger.setdefault(key, {})
-                series[day] = series.get(day, 0.0) + amount
-        return FileLedger(ledger, rows, dropped)
+                amount = (small or Decimal(0)) + (large or Decimal(0))
+                # The key order is BASE_LABELS then tags.
+                key = (*labels, cost_type, category, *tags)
+                line = Line(key, billing_account, month_of(period) if period else "", kind)
+                series = ledger.setdefault(line, {})
+                series[day] = series.get(day, Decimal(0)) + amount
+        problem = None
+        if dropped:
+            problem = self._first_problem(path, columns, names)
+        return FileLedger(ledger, rows, dict(dropped), dict(defaulted), problem)
+
+    def _first_problem(
+        self, path: str, columns: Mapping[str, str], names: Sequence[str] | None
+    ) -> Problem | None:
+        # File order needs insertion order; only this rare second pass pays for it.
+        self._con.execute("SET preserve_insertion_order = true")
+        try:
+            found = self._con.execute(first_problem_query(path, columns, names)).fetchone()
+        finally:
+            self._con.execute("SET preserve_insertion_order = false")
+        if found is None:
+            return None
+        rn, code, start, amounts = found
+        detail = f"ChargePeriodStart={start!r}"
+        if code in (4, 5):
+            detail = "amounts " + ", ".join(repr(a) for a in amounts if a is not None)
+        elif code == 6:
+            detail = "BillingCurrency is empty"
+        return Problem(path, int(rn) + 1, DROP_REASONS[code], detail)
+
+
+@dataclass(frozen=True)
+class FocusData:
+    """What a FOCUS poll publishes: the counted ledger and the trace of what was not."""
+
+    ledger: Ledger
+    # Since the agent started, per reason: rows dropped / used with a placeholder, counted
+    # each time a file is read (a file is re-read only when it changes).
+    dropped_total: Mapping[str, int] = field(default_factory=dict)
+    defaulted_total: Mapping[str, int] = field(default_factory=dict)
+    # The first dropped row among the files counted now, and what the run rules set aside.
+    problem: Problem | None = None
+    notes: tuple[str, ...] = ()
 
 
 FileId = tuple[str, int, int]
@@ -283,9 +535,12 @@ FileId = tuple[str, int, int]
 class FocusPoller:
     """The `focus` source: glob the files, re-read only changed ones, merge their ledgers.
 
-    A relative `path` glob arrives resolved against the config file's folder. A file that
-    cannot be read is logged, skipped and reported as a failed poll (reason
-    `corrupt_file`), while the other files' data is still published.
+    A relative `path` glob arrives resolved against the config file's folder. Export
+    manifests under the glob's fixed prefix decide which runs count (`exports.py`). A file
+    that cannot be read is logged, skipped and reported as a failed poll (reason
+    `corrupt_file`); a file with rows but none usable fails it with `unparseable`, an
+    unreadable manifest with `bad_manifest`; the other files' data is still published.
+    `detail` is the status page's line.
     """
 
     def __init__(
@@ -295,8 +550,7 @@ class FocusPoller:
         interval: float,
         tag_keys: Sequence[str],
         reader: FocusReader,
-        publish: Callable[[str, Ledger], None],
-        clock: Clock = time.time,
+        publish: Callable[[str, FocusData], None],
     ):
         self.exporter = "cost"
         self.name = name
@@ -305,9 +559,14 @@ class FocusPoller:
         self._tag_keys = tuple(tag_keys)
         self._reader = reader
         self._publish = publish
-        self._clock = clock
         self._files: dict[FileId, FileLedger] = {}
         self._bad: dict[FileId, str] = {}
+        self._good: dict[str, FileLedger] = {}  # path → its last successful read
+        self._manifests: dict[FileId, Manifest | None] = {}
+        # Every reason from zero, so the first drop is an increase a rule can see.
+        self._dropped: Counter[str] = Counter(dict.fromkeys(DROP_REASONS.values(), 0))
+        self._defaulted: Counter[str] = Counter(dict.fromkeys(DEFAULT_REASONS, 0))
+        self.detail: str | None = None
 
     @property
     def interval(self) -> float:
@@ -316,49 +575,124 @@ class FocusPoller:
     async def poll(self) -> None:
         await asyncio.to_thread(self.poll_sync)
 
-    def poll_sync(self) -> None:
-        paths = sorted(glob.glob(os.path.expanduser(self._pattern), recursive=True))
-        if not paths:
-            raise SourceError("no_files", f"no files match {self._pattern!r}")
-        files: dict[FileId, FileLedger] = {}
-        bad: dict[FileId, str] = {}
-        for path in paths:
+    def _manifest_files(self) -> list[str]:
+        base = os.path.expanduser(self._pattern)
+        while glob.has_magic(base):
+            base = os.path.dirname(base)
+        return sorted(glob.glob(os.path.join(base, "**", "*[Mm]anifest.json"), recursive=True))
+
+    def _read_manifests(self) -> tuple[list[tuple[Manifest, float]], list[str]]:
+        found: dict[FileId, Manifest | None] = {}
+        broken = []
+        for path in self._manifest_files():
             try:
                 stat = os.stat(path)
+                fid = (path, stat.st_size, stat.st_mtime_ns)
+                if fid not in self._manifests:
+                    with open(path, encoding="utf-8") as fh:
+                        self._manifests[fid] = parse_manifest(path, fh.read())
+                found[fid] = self._manifests[fid]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                broken.append(f"{path}: {exc}")
+                log.error("focus %s: unreadable export manifest %s: %s", self.name, path, exc)
+        self._manifests = found
+        return [(m, fid[2] / 1e9) for fid, m in found.items() if m is not None], broken
+
+    def poll_sync(self) -> None:
+        paths = sorted(
+            p
+            for p in glob.glob(os.path.expanduser(self._pattern), recursive=True)
+            if not p.endswith(".json") and os.path.isfile(p)
+        )
+        if not paths:
+            raise SourceError("no_files", f"no files match {self._pattern!r}")
+        stats: dict[str, os.stat_result] = {}
+        for path in paths:
+            try:
+                stats[path] = os.stat(path)
             except OSError as exc:  # deleted between glob and stat
                 log.warning("focus %s: cannot stat %s: %s", self.name, path, exc)
-                continue
-            fid = (path, stat.st_size, stat.st_mtime_ns)
-            if fid in self._files:
-                files[fid] = self._files[fid]
-            elif fid in self._bad:
-                bad[fid] = self._bad[fid]
-            else:
-                try:
-                    started = time.perf_counter()
-                    files[fid] = self._reader.read(path, self._tag_keys)
-                    log.info(
-                        "focus %s: read %s (%d rows) in %.2fs",
-                        self.name,
-                        path,
-                        files[fid].rows,
-                        time.perf_counter() - started,
-                    )
-                    if files[fid].dropped_rows:
-                        log.warning(
-                            "focus %s: %s: dropped %d rows with an unreadable ChargePeriodStart",
-                            self.name,
-                            path,
-                            files[fid].dropped_rows,
-                        )
-                except (duckdb.Error, ValueError, OSError) as exc:
-                    bad[fid] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    log.error("focus %s: skipping %s: %s", self.name, path, bad[fid])
+        manifests, broken = self._read_manifests()
+        runs = exports.plan({p: (s.st_size, s.st_mtime) for p, s in stats.items()}, manifests)
+        for path, why in sorted(runs.skipped.items()):
+            log.info("focus %s: not counting %s: %s", self.name, path, why)
+        files: dict[FileId, FileLedger] = {}
+        bad: dict[FileId, str] = {}
+        for run in runs.runs:
+            for path in run.files:
+                stat = stats[path]
+                fid = (path, stat.st_size, stat.st_mtime_ns)
+                if fid in self._files:
+                    files[fid] = self._files[fid]
+                elif fid in self._bad:
+                    bad[fid] = self._bad[fid]
+                else:
+                    try:
+                        files[fid] = self._read(path)
+                        self._good[path] = files[fid]
+                    except (duckdb.Error, ValueError, OSError) as exc:
+                        bad[fid] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                        log.error("focus %s: skipping %s: %s", self.name, path, bad[fid])
         self._files, self._bad = files, bad
-        ledger: Ledger = {}
-        for file in files.values():
-            merge(ledger, file.ledger)
-        self._publish(self.name, ledger)
+        by_path = {fid[0]: f for fid, f in files.items()}
+        # A file that turned corrupt (a half-finished copy) keeps its last good data.
+        for fid in bad:
+            if fid[0] in self._good:
+                by_path[fid[0]] = self._good[fid[0]]
+        self._good = {p: f for p, f in self._good.items() if p in stats}
+        ledger, lost = exports.combine(runs.runs, {p: f.ledger for p, f in by_path.items()})
+        notes = [f"{len(runs.skipped)} file(s) of superseded or incomplete runs not counted"]
+        notes = notes if runs.skipped else []
+        notes += [
+            f"run {name}: not counted for {', '.join(s)} (a better run)" for name, s in lost.items()
+        ]
+        notes += [f"unreadable manifest {b}" for b in broken]
+        for name, slices in lost.items():
+            log.info("focus %s: run %s not counted for %s", self.name, name, ", ".join(slices))
+        problem = next((f.problem for _, f in sorted(by_path.items()) if f.problem), None)
+        self.detail = "; ".join([*([f"first dropped row: {problem}"] if problem else []), *notes])
+        self._publish(
+            self.name,
+            FocusData(ledger, dict(self._dropped), dict(self._defaulted), problem, tuple(notes)),
+        )
+        unparseable = sorted(p for p, f in by_path.items() if f.unparseable)
         if bad:
             names = "; ".join(f"{fid[0]}: {why}" for fid, why in sorted(bad.items()))
             raise SourceError("corrupt_file", f"{len(bad)} file(s) skipped: {names}")
+        if unparseable:
+            raise SourceError(
+                "unparseable",
+                f"{len(unparseable)} file(s) without a usable row: "
+                + "; ".join(str(by_path[p].problem or p) for p in unparseable),
+            )
+        if broken:
+            # Its run's files were counted as a folder run: right only by luck.
+            raise SourceError("bad_manifest", f"unreadable export manifest {'; '.join(broken)}")
+
+    def _read(self, path: str) -> FileLedger:
+        started = time.perf_counter()
+        file = self._reader.read(path, self._tag_keys)
+        self._dropped.update(file.dropped)
+        self._defaulted.update(file.defaulted)
+        log.info(
+            "focus %s: read %s (%d rows) in %.2fs",
+            self.name,
+            path,
+            file.rows,
+            time.perf_counter() - started,
+        )
+        if file.dropped:
+            counts = ", ".join(f"{n} {why}" for why, n in sorted(file.dropped.items()))
+            log.warning(
+                "focus %s: %s: dropped %d of %d rows (%s); first: %s",
+                self.name,
+                path,
+                file.dropped_rows,
+                file.rows,
+                counts,
+                file.problem,
+            )
+        if file.defaulted:
+            counts = ", ".join(f"{n} {why}" for why, n in sorted(file.defaulted.items()))
+            log.warning("focus %s: %s: rows with placeholder labels: %s", self.name, path, counts)
+        return file

@@ -12,15 +12,19 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .model import Ledger
+from .model import Ledger, Line
 
+# Amounts are decimal text: REAL would round a large invoice line. `costs` held floats and
+# series keys without charge_category; its rows cannot be reused, so it is dropped.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS costs (
-    source TEXT NOT NULL, day TEXT NOT NULL, key TEXT NOT NULL, amount REAL NOT NULL,
-    PRIMARY KEY (source, day, key));
+DROP TABLE IF EXISTS costs;
+CREATE TABLE IF NOT EXISTS cost_lines (
+    source TEXT NOT NULL, day TEXT NOT NULL, line TEXT NOT NULL, amount TEXT NOT NULL,
+    PRIMARY KEY (source, day, line));
 CREATE TABLE IF NOT EXISTS fetches (
     source TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, fetched_at REAL NOT NULL,
     extras TEXT NOT NULL);
@@ -65,9 +69,11 @@ class CostCacheStore:
                 return None
             ledger: Ledger = {}
             for day, key, amount in self._db.execute(
-                "SELECT day, key, amount FROM costs WHERE source = ?", (source,)
+                "SELECT day, line, amount FROM cost_lines WHERE source = ?", (source,)
             ):
-                ledger.setdefault(tuple(json.loads(key)), {})[date.fromisoformat(day)] = amount
+                labels, billing_account, period, kind = json.loads(key)
+                line = Line(tuple(labels), billing_account, period, kind)
+                ledger.setdefault(line, {})[date.fromisoformat(day)] = Decimal(amount)
         return CachedFetch(row[1], ledger, json.loads(row[2]))
 
     def save(
@@ -83,8 +89,8 @@ class CostCacheStore:
         """Replace the days in `window` [start, end) with `ledger`, drop days before `keep_from`."""
         start, end = (d.isoformat() for d in window)
         rows = [
-            (source, day.isoformat(), json.dumps(key), amount)
-            for key, days in ledger.items()
+            (source, day.isoformat(), json.dumps([list(line.key), *line[1:]]), str(amount))
+            for line, days in ledger.items()
             for day, amount in days.items()
             if window[0] <= day < window[1]
         ]
@@ -93,12 +99,12 @@ class CostCacheStore:
             old = self._db.execute("SELECT fingerprint FROM fetches WHERE source = ?", (source,))
             previous = old.fetchone()
             if previous is not None and previous[0] != fingerprint:
-                self._db.execute("DELETE FROM costs WHERE source = ?", (source,))
+                self._db.execute("DELETE FROM cost_lines WHERE source = ?", (source,))
             self._db.execute(
-                "DELETE FROM costs WHERE source = ? AND ((day >= ? AND day < ?) OR day < ?)",
+                "DELETE FROM cost_lines WHERE source = ? AND ((day >= ? AND day < ?) OR day < ?)",
                 (source, start, end, keep_from.isoformat()),
             )
-            self._db.executemany("INSERT INTO costs VALUES (?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT INTO cost_lines VALUES (?, ?, ?, ?)", rows)
             self._db.execute(
                 "INSERT OR REPLACE INTO fetches VALUES (?, ?, ?, ?)",
                 (source, fingerprint, fetched_at, json.dumps(extras)),

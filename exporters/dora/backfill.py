@@ -58,7 +58,7 @@ async def backfill(
     await store.start()
     failures = 0
     try:
-        pollers, not_polled = build_pollers(DoraWiring(config, ctx, store.submit, clients or {}))
+        pollers, not_polled = build_pollers(DoraWiring(config, ctx, store, clients or {}))
         for name, why in not_polled.items():
             ProgressBar(out, name).finish(f"skipped: {why}")
         for poller in pollers:

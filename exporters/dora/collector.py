@@ -12,8 +12,8 @@ from prometheus_client.core import (
 )
 
 from .metrics import SOURCE, of_kind
+from .schema import BUCKETS
 from .snapshot import Snapshot
-from .store import BUCKETS
 
 
 class DoraCollector:

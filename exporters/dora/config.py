@@ -93,10 +93,26 @@ class DurationThresholds(Strict):
         return self
 
 
+class DeploymentDays(Strict):
+    """Deployment frequency levels from the median number of days with a deployment."""
+
+    elite_per_week: float = Field(default=7, gt=0, le=7)
+    high_per_week: float = Field(default=1, gt=0, le=7)
+    medium_per_month: float = Field(default=1, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _monotone(self) -> DeploymentDays:
+        if not self.elite_per_week > self.high_per_week:
+            raise ValueError("deployment_days must satisfy elite_per_week > high_per_week")
+        return self
+
+
 class Levels(Strict):
     """2023 State of DevOps clusters, made monotone (docs/metrics.md#performance-levels)."""
 
+    # Colours the per-day rate on the dashboard; the level comes from `deployment_days`.
     deployment_frequency_per_day: Thresholds = Thresholds(elite=1.0, high=1 / 7, medium=1 / 30)
+    deployment_days: DeploymentDays = DeploymentDays()
     lead_time: DurationThresholds = DurationThresholds(
         elite=Duration.parse("1d"), high=Duration.parse("7d"), medium=Duration.parse("30d")
     )
@@ -118,7 +134,8 @@ class Levels(Strict):
 
 class DoraConfig(Strict):
     environments: list[str] = Field(default_factory=lambda: ["production"], min_length=1)
-    failure_window: Duration = Duration.parse("24h")
+    # None: an incident's cause is the last successful deployment before it, however old.
+    failure_window: Duration | None = None
     poll_interval: Duration = Duration.parse("5m")
     sources: list[DoraSource] = Field(default_factory=list)
     incidents: Incidents = Incidents()

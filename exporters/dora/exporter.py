@@ -13,32 +13,40 @@ from exporters.base import Context, NotPolled, Poller, SourceFactory, build_sour
 
 from .api import ApiClient
 from .collector import DoraCollector
-from .config import DoraConfig, GitHubSource, GitLabSource, GitSource
+from .config import DoraConfig, EventsSource, GitHubSource, GitLabSource, GitSource
 from .forge import GitHubPoller, GitLabPoller
 from .git import GitTagPoller
 from .ingest import Ingestor
 from .snapshot import Snapshot, compute
-from .store import EventStore, Submit
+from .store import EventStore, Sink
 
 log = logging.getLogger("opslens.dora")
 
 STORE_INTERVAL = 15.0  # windows slide even when nothing is posted
 
 
+def has_incident_source(config: DoraConfig) -> bool:
+    """Whether incidents can arrive at all: Alertmanager, or generic events."""
+    return config.incidents.alertmanager.enabled or any(
+        isinstance(s, EventsSource) for s in config.sources
+    )
+
+
 def open_store(config: DoraConfig, ctx: Context) -> EventStore:
     """The event store in the agent's data directory (`opslens run` and `backfill` share it)."""
+    window = config.failure_window
     return EventStore(
-        ctx.data_dir / "dora" / "events.db", config.failure_window.seconds_f, ctx.clock
+        ctx.data_dir / "dora" / "events.db", window.seconds_f if window else None, ctx.clock
     )
 
 
 @dataclass(frozen=True)
 class DoraWiring:
-    """What poller factories need: the section, the context, the store's submit, test clients."""
+    """What poller factories need: the section, the context, the store, test clients."""
 
     config: DoraConfig
     ctx: Context
-    submit: Submit
+    store: Sink
     clients: Mapping[str, ApiClient] = field(default_factory=dict)
 
 
@@ -49,17 +57,17 @@ def _forge_token(spec: GitHubSource | GitLabSource) -> None:
 
 def _github(spec: GitHubSource, w: DoraWiring) -> GitHubPoller:
     _forge_token(spec)
-    return GitHubPoller(spec, w.config, w.ctx, w.submit, w.clients.get(spec.name))
+    return GitHubPoller(spec, w.config, w.ctx, w.store, w.clients.get(spec.name))
 
 
 def _gitlab(spec: GitLabSource, w: DoraWiring) -> GitLabPoller:
     _forge_token(spec)
-    return GitLabPoller(spec, w.config, w.ctx, w.submit, w.clients.get(spec.name))
+    return GitLabPoller(spec, w.config, w.ctx, w.store, w.clients.get(spec.name))
 
 
 def _git(spec: GitSource, w: DoraWiring) -> GitTagPoller:
     resolved = spec.model_copy(update={"path": str(w.ctx.resolve(spec.path))})
-    return GitTagPoller(resolved, w.config, w.submit)
+    return GitTagPoller(resolved, w.config, w.store.submit)
 
 
 def _events(spec: object, w: DoraWiring) -> Poller:
@@ -124,9 +132,7 @@ class DoraExporter:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_compute_seconds = 0.0
-        self._source_pollers, self.not_polled = build_pollers(
-            DoraWiring(config, ctx, self.store.submit)
-        )
+        self._source_pollers, self.not_polled = build_pollers(DoraWiring(config, ctx, self.store))
         self._pollers: list[Poller] = [SnapshotPoller(self), *self._source_pollers]
 
     @property
@@ -171,7 +177,13 @@ class DoraExporter:
         started = time.perf_counter()
         if self._reader is None:
             self._reader = self.store.reader()
-        snapshot = compute(self._reader, self.ctx.clock(), self.environments, self.config.levels)
+        snapshot = compute(
+            self._reader,
+            self.ctx.clock(),
+            self.environments,
+            self.config.levels,
+            has_incident_source(self.config),
+        )
         self.last_compute_seconds = time.perf_counter() - started
         return snapshot
 

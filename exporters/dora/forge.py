@@ -1,10 +1,14 @@
 """GitHub and GitLab pollers: deployments, their statuses, and the commits they shipped.
 
-A deployment's commits are those between the previous deployed SHA and its own (compare
-API), so several pushes between deploys all count. Squash merges keep their lead time:
-a commit whose message names a pull request (`Title (#12)`) or merge request
-(`See merge request group/project!12`) is dated from that request's first commit. The first
-deployment seen has no previous SHA, so it falls back to the PR/MR that introduced its SHA.
+A deployment's commits are those between the previous deployed SHA (from this poll, else
+from the store) and its own (compare API), so several pushes between deploys all count.
+Each commit goes to the store as a fact: its author time and, when its message names a
+pull request (`Title (#12)`, `Merge pull request #12 from …`) or merge request
+(`See merge request group/project!12`), that request and its first commit's time. The
+store dates it by the one lead-time rule (`records.change_start`), merged with whatever
+webhooks told it. A deployment with no previous one falls back to the PR/MR that
+introduced its SHA. After each sync the poller records the span it covered (first-deployment
+backlog rule) and completes merge commits that webhooks left without a start time.
 The same pollers run in the agent (recent window) and in `opslens backfill dora`.
 """
 
@@ -13,7 +17,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from exporters.base import Context, SourceError
@@ -26,18 +30,19 @@ from .records import (
     HOTFIX_REF,
     BadInput,
     Batch,
+    Commit,
+    Coverage,
     Deployment,
     Record,
-    ShippedCommit,
     is_revert,
     iso,
     parse_time,
 )
-from .store import Submit
+from .store import Sink
 
 Progress = Callable[[int, int], None]
 
-GITHUB_PR = re.compile(r"\(#(\d+)\)\s*$")
+GITHUB_PR = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) from ")
 GITLAB_MR = re.compile(r"See merge request [\w./-]*!(\d+)")
 OVERLAP = 3600.0  # re-read the last hour on each poll: statuses can arrive late
 FIRST_LOOKBACK = 86400.0
@@ -73,15 +78,16 @@ class ForgePoller:
         source: GitHubSource | GitLabSource,
         dora: DoraConfig,
         ctx: Context,
-        submit: Submit,
+        sink: Sink,
         client: ApiClient | None = None,
     ):
         self.source = source
         self.name = source.name
+        self.service = source.service
         self.environments = source.environments or dora.environments
         self._interval = dora.poll_interval.seconds_f
         self._ctx = ctx
-        self._submit = submit
+        self._sink = sink
         self._client = client
         self._last_success: float | None = None
 
@@ -109,11 +115,13 @@ class ForgePoller:
         now = self._ctx.clock()
         since = (self._last_success or now - FIRST_LOOKBACK + OVERLAP) - OVERLAP
         await self.sync(since)
+        await self.complete()
         self._last_success = now
 
     async def backfill(self, since: float, progress: Progress | None = None) -> str:
         """Sync history since `since`; say how much was found and how long limits held us."""
         count = await self.sync(since, progress)
+        await self.complete()
         waited = sum(self.client.waits)
         return f"{count} deployments" + (
             f", waited {waited:.0f}s for rate limits" if waited else ""
@@ -122,28 +130,60 @@ class ForgePoller:
     def deployments(self, environment: str, since: float) -> AsyncIterator[Found]:
         raise NotImplementedError
 
-    async def commits(self, previous: str | None, sha: str) -> tuple[ShippedCommit, ...]:
+    async def commits(self, previous: str | None, sha: str) -> tuple[Commit, ...]:
+        raise NotImplementedError
+
+    async def pull_start(self, number: int) -> float | None:
+        """Author time of a request's first commit; None when it has none."""
         raise NotImplementedError
 
     def key(self, found: Found) -> str:
         raise NotImplementedError
 
+    def fact(self, sha: str, authored: float, message: str, pull: int | None) -> Commit:
+        """A commit as the API shows it, tied to the request its message names."""
+        return Commit(
+            self.service,
+            sha,
+            authored,
+            None,
+            is_revert(message),
+            None if pull is None else str(pull),
+        )
+
+    async def complete(self) -> int:
+        """Give merge commits that webhooks stored without a start time their request's."""
+        facts = []
+        for sha, pull in await self._sink.pending_pulls(self.service):
+            if not pull.isdigit():
+                continue
+            start = await self.pull_start(int(pull))
+            if start is not None:
+                facts.append(Commit(self.service, sha, None, pull=pull, started_at=start))
+        if facts:
+            await self._sink.submit(Batch(tuple(facts), strict=False))
+        return len(facts)
+
     async def sync(self, since: float, progress: Progress | None = None) -> int:
         """Store every deployment finished since `since`; return how many were found."""
         found = [f for env in self.environments async for f in self.deployments(env, since)]
         found.sort(key=lambda f: f.finished_at)
-        previous: dict[str, str] = {}
+        previous: dict[str, str | None] = {}
         records: list[Record] = []
         for done, f in enumerate(found, start=1):
-            commits: tuple[ShippedCommit, ...] | None = None
+            commits: tuple[Commit, ...] | None = None
             if f.status == "success":
-                commits = await self.commits(previous.get(f.environment), f.sha)
+                if f.environment not in previous:
+                    previous[f.environment] = await self._sink.previous_sha(
+                        self.service, f.environment, f.finished_at
+                    )
+                commits = await self.commits(previous[f.environment], f.sha)
                 previous[f.environment] = f.sha
             rework = bool(HOTFIX_REF.search(f.ref)) or any(c.rework for c in commits or ())
             records.append(
                 Deployment(
                     self.key(f),
-                    self.source.service,
+                    self.service,
                     f.environment,
                     f.status,  # type: ignore[arg-type]
                     f.finished_at,
@@ -153,15 +193,24 @@ class ForgePoller:
                 )
             )
             if len(records) >= BATCH_SIZE:
-                await self._submit(Batch(tuple(records)))
+                await self._store(records)
                 records = []
             if progress:
                 progress(done, len(found))
-        if records:
-            await self._submit(Batch(tuple(records)))
+        # Every deployment finished since `since` is now stored: history covers that span.
+        records.extend(Coverage(self.service, env, since) for env in self.environments)
+        await self._store(records)
         if progress and not found:
             progress(0, 0)
         return len(found)
+
+    async def _store(self, records: list[Record]) -> None:
+        outcome = await self._sink.submit(Batch(tuple(records), strict=False))
+        if outcome.skipped:
+            first = outcome.skipped[0]
+            raise SourceError(
+                "conflict", f"{len(outcome.skipped)} deployments skipped: {first.message}"
+            )
 
 
 class GitHubPoller(ForgePoller):
@@ -220,44 +269,43 @@ class GitHubPoller(ForgePoller):
             return "failure", failure
         return None
 
-    async def commits(self, previous: str | None, sha: str) -> tuple[ShippedCommit, ...]:
+    async def commits(self, previous: str | None, sha: str) -> tuple[Commit, ...]:
         if previous == sha:
             return ()
         if previous is None:
-            pulls, _ = await self.client.get(f"{self.repo}/commits/{sha}/pulls")
-            if isinstance(pulls, list) and pulls:
-                start = await self._pr_start(int(pulls[0]["number"]))
-                if start is not None:
-                    return (ShippedCommit(sha, start),)
             data, _ = await self.client.get(f"{self.repo}/commits/{sha}")
-            commit = data["commit"]
-            return (
-                ShippedCommit(
-                    sha,
-                    _time(commit["author"]["date"], "commit.author.date"),
-                    is_revert(commit.get("message")),
-                ),
-            )
+            pulls, _ = await self.client.get(f"{self.repo}/commits/{sha}/pulls")
+            number = int(pulls[0]["number"]) if isinstance(pulls, list) and pulls else None
+            return (await self._fact(data, number),)
         out = []
         url = f"{self.repo}/compare/{previous}...{sha}"
         async for page in self.client.pages(url, {"per_page": 100}, key="commits"):
             for c in page:
-                message = str(c["commit"].get("message") or "")
-                at = _time(c["commit"]["author"]["date"], "commit.author.date")
-                if match := GITHUB_PR.search(message.split("\n", 1)[0]):
-                    start = await self._pr_start(int(match.group(1)))
-                    at = min(at, start) if start is not None else at
-                out.append(ShippedCommit(str(c["sha"]), at, is_revert(message)))
+                subject = str(c["commit"].get("message") or "").split("\n", 1)[0]
+                match = GITHUB_PR.search(subject)
+                number = int(match.group(1) or match.group(2)) if match else None
+                out.append(await self._fact(c, number))
         return tuple(out)
 
-    async def _pr_start(self, number: int) -> float | None:
+    async def _fact(self, c: dict[str, Any], number: int | None) -> Commit:
+        fact = self.fact(
+            str(c["sha"]),
+            _time(c["commit"]["author"]["date"], "commit.author.date"),
+            str(c["commit"].get("message") or ""),
+            number,
+        )
+        if number is None:
+            return fact
+        return replace(fact, started_at=await self.pull_start(number))
+
+    async def pull_start(self, number: int) -> float | None:
         """Author date of a pull request's first commit (GitHub lists them oldest first)."""
+        dates: list[float] = []
         async for page in self.client.pages(
             f"{self.repo}/pulls/{number}/commits", {"per_page": 100}
         ):
-            dates = [_time(c["commit"]["author"]["date"], "commit.author.date") for c in page]
-            return min(dates) if dates else None
-        return None
+            dates.extend(_time(c["commit"]["author"]["date"], "commit.author.date") for c in page)
+        return min(dates) if dates else None
 
 
 class GitLabPoller(ForgePoller):
@@ -302,36 +350,36 @@ class GitLabPoller(ForgePoller):
                     str(d.get("ref") or ""),
                 )
 
-    async def commits(self, previous: str | None, sha: str) -> tuple[ShippedCommit, ...]:
+    async def commits(self, previous: str | None, sha: str) -> tuple[Commit, ...]:
         if previous == sha:
             return ()
         if previous is None:
+            c, _ = await self.client.get(f"{self.project}/repository/commits/{sha}")
             mrs, _ = await self.client.get(
                 f"{self.project}/repository/commits/{sha}/merge_requests"
             )
-            if isinstance(mrs, list) and mrs:
-                start = await self._mr_start(int(mrs[0]["iid"]))
-                if start is not None:
-                    return (ShippedCommit(sha, start),)
-            c, _ = await self.client.get(f"{self.project}/repository/commits/{sha}")
-            return (ShippedCommit(sha, _authored(c), is_revert(c.get("message"))),)
+            iid = int(mrs[0]["iid"]) if isinstance(mrs, list) and mrs else None
+            return (await self._fact(c, iid),)
         data, _ = await self.client.get(
             f"{self.project}/repository/compare", {"from": previous, "to": sha}
         )
         out = []
         for c in data.get("commits") or []:
-            at = _authored(c)
-            message = str(c.get("message") or "")
-            if match := GITLAB_MR.search(message):
-                start = await self._mr_start(int(match.group(1)))
-                at = min(at, start) if start is not None else at
-            out.append(ShippedCommit(str(c["id"]), at, is_revert(message)))
+            match = GITLAB_MR.search(str(c.get("message") or ""))
+            out.append(await self._fact(c, int(match.group(1)) if match else None))
         return tuple(out)
 
-    async def _mr_start(self, iid: int) -> float | None:
+    async def _fact(self, c: dict[str, Any], iid: int | None) -> Commit:
+        fact = self.fact(str(c["id"]), _authored(c), str(c.get("message") or ""), iid)
+        if iid is None:
+            return fact
+        return replace(fact, started_at=await self.pull_start(iid))
+
+    async def pull_start(self, number: int) -> float | None:
+        """Author date of a merge request's first commit (GitLab lists newest first)."""
         dates: list[float] = []
         async for page in self.client.pages(
-            f"{self.project}/merge_requests/{iid}/commits", {"per_page": 100}
+            f"{self.project}/merge_requests/{number}/commits", {"per_page": 100}
         ):
             dates.extend(_authored(c) for c in page)
         return min(dates) if dates else None

@@ -2,8 +2,9 @@
 
 A tag's deployment time is its creation date (the tagger date for annotated tags, the
 commit date otherwise); its commits are those reachable from it and not from the previous
-matching tag, dated by author time so rebases keep their lead time. Tags named like a
-hotfix, and ranges containing a revert, count as rework.
+matching tag, dated by author time so rebases keep their lead time. The first tag has no
+previous one: what it ships is a backlog, kept out of lead time (`before_history`). Tags
+named like a hotfix, and ranges containing a revert, count as rework.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ class GitTagPoller:
                 )
             previous = sha
         if records:
-            await self._submit(Batch(tuple(records)))
+            outcome = await self._submit(Batch(tuple(records), strict=False))
+            if outcome.skipped:
+                # e.g. the source's `environment` changed: its tags are stored under the old one.
+                raise SourceError(
+                    "conflict", f"{len(outcome.skipped)} tags skipped: {outcome.skipped[0].message}"
+                )
         self._done.update(name for name, _, _ in tags)
         return len(records)

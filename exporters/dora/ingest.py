@@ -1,7 +1,8 @@
 """Webhook and event ingest: authenticate, parse, store, answer. No web framework here.
 
 Every answer is a `Reply`; the aiohttp adapter only copies it out. Bad input is a 4xx
-naming the field, a bad signature 401, an unused event a 202, and only a store that
+naming the field, a bad signature 401, an update that contradicts a stored event 409
+naming the field (nothing is stored), an unused event a 202, and only a store that
 cannot commit answers 503 (the sender retries). Nothing is acknowledged before commit.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exporters.auth import bearer_ok
+from exporters.auth import bearer_ok, same_secret
 from exporters.base import Context
 
 from .config import DoraConfig, EventsSource, GitHubSource, GitLabSource
@@ -84,9 +85,14 @@ class Ingestor:
             outcome = await self.submit(batch)
         except StoreError as exc:
             return error(503, f"store unavailable, retry later: {exc}")
+        if outcome.conflict is not None:
+            log.warning("DORA ingest refused a conflicting update: %s", outcome.conflict.message)
+            return error(409, outcome.conflict.message, outcome.conflict.field)
         body: dict[str, Any] = {"stored": outcome.changed, "duplicate": outcome.duplicate}
         if batch.ignored:
             body["ignored"] = batch.ignored
+        if outcome.skipped:
+            body["skipped"] = [{"field": c.field, "error": c.message} for c in outcome.skipped]
         return Reply(200, body)
 
     async def _guarded(self, work: Callable[[], Batch | Reply]) -> Reply:
@@ -160,7 +166,7 @@ class Ingestor:
             s
             for s, token in self.gitlab_sources
             if (token is None and not s.webhook_token_env)
-            or (token is not None and hmac.compare_digest(given.encode(), token.encode()))
+            or (token is not None and same_secret(given, token))
         ]
         if not candidates:
             return error(401, "bad or missing X-Gitlab-Token")
@@ -203,14 +209,14 @@ def _signed_by(
     sources: Sequence[tuple[GitHubSource, str | None]], signature: str, body: bytes
 ) -> list[GitHubSource]:
     """Sources whose secret signed the body; sources with no secret configured accept all."""
-    given = signature.removeprefix("sha256=").encode()
+    given = signature.removeprefix("sha256=")
     out = []
     for source, secret in sources:
         if secret is None:
             if not source.webhook_secret_env:
                 out.append(source)
             continue
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-        if signature.startswith("sha256=") and hmac.compare_digest(given, expected):
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if signature.startswith("sha256=") and same_secret(given, expected):
             out.append(source)
     return out

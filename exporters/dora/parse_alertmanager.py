@@ -3,28 +3,48 @@
 An alert is one incident per `fingerprint` + `startsAt`, so Alertmanager's repeats and
 retries never count twice. Only alerts whose labels equal every `match` entry count; the
 service comes from `service_label` (else `job`), the environment from `environment_label`
-(else the first of `dora.environments`).
+(else the first of `dora.environments`). An alert can name the commit that caused it, as
+Four Keys reads it: a `root_cause` annotation (a SHA), or `root cause: <sha>` in any
+annotation.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection
 from typing import Any
 
 from .config import AlertmanagerIncidents
 from .records import BadInput, Batch, Incident, Record, parse_optional_time, parse_time
 
+ROOT_CAUSE = re.compile(r"root[ _-]?cause:\s*([0-9a-fA-F]{7,40})\b", re.I)
+
+
+def root_cause(annotations: Any) -> str | None:
+    """The commit SHA an alert's annotations name as its root cause, if any."""
+    if not isinstance(annotations, dict):
+        return None
+    named = annotations.get("root_cause")
+    if isinstance(named, str) and named.strip():
+        return named.strip()[:200]
+    for value in annotations.values():
+        if isinstance(value, str) and (match := ROOT_CAUSE.search(value)):
+            return match.group(1)
+    return None
+
 
 def parse_alertmanager(
     payload: Any, settings: AlertmanagerIncidents, envs: Collection[str], default_env: str
 ) -> Batch:
+    """Turn one Alertmanager notification into incidents; unmatched alerts are counted."""
     if not isinstance(payload, dict):
         raise BadInput("body", "expected a JSON object")
     alerts = payload.get("alerts")
     if not isinstance(alerts, list):
         raise BadInput("alerts", "expected a list")
     records: list[Record] = []
+    paths: list[str] = []
     for i, alert in enumerate(alerts):
         where = f"alerts[{i}]"
         if not isinstance(alert, dict):
@@ -51,6 +71,16 @@ def parse_alertmanager(
         if status == "resolved":
             resolved = max(ended if ended is not None else started, started)
         key = f"alertmanager:{fingerprint}:{round(started * 1000)}"
-        records.append(Incident(key, service, str(environment), started, resolved))
+        cause = root_cause(alert.get("annotations"))
+        records.append(Incident(key, service, str(environment), started, resolved, None, cause))
+        paths.append(where)
     skipped = len(alerts) - len(records)
-    return Batch(tuple(records), None, f"{skipped} alerts not matched" if skipped else None)
+    # Alertmanager cannot change what it sends: an alert that contradicts the stored
+    # incident is skipped and logged rather than failing the notification (lenient batch).
+    return Batch(
+        tuple(records),
+        None,
+        f"{skipped} alerts not matched" if skipped else None,
+        strict=False,
+        paths=tuple(paths),
+    )

@@ -43,7 +43,11 @@ def _commits(value: Any, where: str) -> tuple[ShippedCommit, ...]:
 
 
 def parse_event(obj: Any, where: str, environments: Collection[str]) -> Record | None:
-    """One event to a record; None when its environment is not counted."""
+    """One event to a record; None when its environment is not counted.
+
+    The record's key is `events:<id>`; the store identifies it by service and key, so the
+    same id from two services is two events.
+    """
     if not isinstance(obj, dict):
         raise BadInput(where or "body", "expected a JSON object")
     prefix = f"{where}." if where else ""
@@ -72,6 +76,7 @@ def parse_event(obj: Any, where: str, environments: Collection[str]) -> Record |
         if resolved is not None and resolved < started:
             raise BadInput(f"{prefix}resolved_at", "is before started_at")
         deployment = text(obj, "deployment_id", prefix, required=False)
+        root_cause = text(obj, "root_cause", prefix, required=False)
         record = Incident(
             f"events:{event_id}",
             service,
@@ -79,6 +84,7 @@ def parse_event(obj: Any, where: str, environments: Collection[str]) -> Record |
             started,
             resolved,
             f"events:{deployment}" if deployment else None,
+            root_cause,
         )
     return record if environment in environments else None
 
@@ -90,9 +96,16 @@ def parse_events(body: Any, environments: Collection[str]) -> Batch:
             raise BadInput("body", "expected at least one event")
         if len(body) > MAX_EVENTS:
             raise BadInput("body", f"at most {MAX_EVENTS} events per request")
-        parsed = [parse_event(item, f"[{i}]", environments) for i, item in enumerate(body)]
+        where = [f"[{i}]" for i in range(len(body))]
+        parsed = [parse_event(item, at, environments) for item, at in zip(body, where, strict=True)]
     else:
+        where = [""]
         parsed = [parse_event(body, "", environments)]
-    records = tuple(r for r in parsed if r is not None)
-    skipped = len(parsed) - len(records)
-    return Batch(records, None, f"{skipped} events outside dora.environments" if skipped else None)
+    kept = [(r, at) for r, at in zip(parsed, where, strict=True) if r is not None]
+    skipped = len(parsed) - len(kept)
+    return Batch(
+        tuple(r for r, _ in kept),
+        None,
+        f"{skipped} events outside dora.environments" if skipped else None,
+        paths=tuple(at for _, at in kept),
+    )

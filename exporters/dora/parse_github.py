@@ -4,7 +4,8 @@ Deploy signal `deployment_status` (default): a Deployments API deployment counts
 gets a `success`, or `failure`/`error`, status; several success statuses count once.
 Signal `workflow_run`: a completed run of the configured workflow counts, keyed by run id
 so re-runs replace rather than add. `push` and merged `pull_request` deliveries feed the
-commit history that lead time is computed from.
+commit history that lead time is computed from; a merged PR's commit is dated from the
+PR's first commit, never from when the PR was opened.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .config import GitHubSource
 from .records import (
     HOTFIX_LABELS,
     HOTFIX_REF,
+    NEW_BRANCH,
     BadInput,
     Batch,
     Commit,
@@ -78,11 +80,16 @@ def _deployment(
 
 
 def push_commits(service: str, payload: dict[str, Any]) -> list[Commit]:
-    """Commits of a push in order, each chained to its predecessor as first parent."""
+    """Commits of a push in order, each chained to its predecessor as first parent.
+
+    The first commit of a push that creates a branch (`before` all zeros) gets the parent
+    NEW_BRANCH, so a walk back along a request's branch knows it reached its start.
+    """
     commits = payload.get("commits")
     if not isinstance(commits, list):
         raise BadInput("commits", "expected a list")
-    parent = payload.get("before") if payload.get("before") != ZERO_SHA else None
+    before = payload.get("before")
+    parent = NEW_BRANCH if before == ZERO_SHA else before if isinstance(before, str) else None
     out = []
     for i, c in enumerate(commits):
         if not isinstance(c, dict):
@@ -163,9 +170,13 @@ def parse_github(
 
 
 def pr_commit(service: str, pr: dict[str, Any]) -> Commit:
-    """A merged PR's merge commit, dated from the PR's start so squash merges keep lead time."""
+    """A merged PR's merge (or squash) commit, tied to the PR so it is dated from its start.
+
+    The payload has no commit times: the store finds the PR's first commit by walking its
+    branch back from `head` through pushed commits, else a poller asks the API.
+    """
     sha = str(field(pr, "merge_commit_sha", "pull_request"))
-    started = parse_time(field(pr, "created_at", "pull_request"), "pull_request.created_at")
+    number = field(pr, "number", "pull_request")
     labels = {
         str(label.get("name", "")).lower()
         for label in pr.get("labels") or []
@@ -174,4 +185,5 @@ def pr_commit(service: str, pr: dict[str, Any]) -> Commit:
     head = sub(pr, "head")
     branch = head.get("ref") if isinstance(head.get("ref"), str) else ""
     rework = bool(labels & HOTFIX_LABELS) or bool(HOTFIX_REF.search(branch or ""))
-    return Commit(service, sha, started, None, rework)
+    head_sha = head.get("sha") if isinstance(head.get("sha"), str) else None
+    return Commit(service, sha, None, None, rework, str(number), head_sha)

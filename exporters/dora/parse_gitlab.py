@@ -93,17 +93,22 @@ def parse_gitlab(
 
 
 def _merged(payload: dict[str, Any], attrs: dict[str, Any], service: str) -> list[Commit]:
-    sha = attrs.get("squash_commit_sha") or attrs.get("merge_commit_sha")
+    """The MR's merge commit (else its squash commit), tied to the MR for its start time.
+
+    With a merge commit, the squash commit is the merge commit's second parent and its own
+    change; the merge commit names the MR (`See merge request …!N`), as pollers read it.
+    """
+    sha = attrs.get("merge_commit_sha") or attrs.get("squash_commit_sha")
     if not sha:
         return []
-    started = parse_time(
-        field(attrs, "created_at", "object_attributes"), "object_attributes.created_at"
-    )
+    iid = field(attrs, "iid", "object_attributes")
     labels = payload.get("labels") or attrs.get("labels") or []
     names = {str(label.get("title", "")).lower() for label in labels if isinstance(label, dict)}
     branch = attrs.get("source_branch") if isinstance(attrs.get("source_branch"), str) else ""
     rework = bool(names & HOTFIX_LABELS) or bool(HOTFIX_REF.search(branch or ""))
-    return [Commit(service, str(sha), started, None, rework)]
+    last = sub(attrs, "last_commit")
+    head = last.get("id") if isinstance(last.get("id"), str) else None
+    return [Commit(service, str(sha), None, None, rework, str(iid), head)]
 
 
 def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[str]) -> list[Record]:

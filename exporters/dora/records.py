@@ -12,6 +12,8 @@ Status = Literal["pending", "success", "failure"]
 # Rework rules shared by every provider (README of the exporter lists them).
 HOTFIX_REF = re.compile(r"(^|/)(hotfix|hot-fix)([/_-]|$)", re.I)
 HOTFIX_LABELS = frozenset({"hotfix", "hot-fix", "rework", "revert"})
+# The parent of a commit that starts a new branch (a push whose `before` is all zeros).
+NEW_BRANCH = ""
 REVERT_MESSAGE = re.compile(r'^Revert "|This reverts commit [0-9a-f]{7,40}', re.M)
 
 
@@ -26,25 +28,40 @@ class BadInput(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """A commit as history knows it: `parent` is its first parent where a push told us."""
+    """A commit as history knows it: `parent` is its first parent where a push told us.
+
+    A pull/merge request's merge or squash commit carries `pull` (the request's number),
+    `head` (its last commit, from which the store walks the branch back to its first
+    commit) and, once known, `started_at`: the author time of the request's first commit.
+    """
 
     service: str
     sha: str
     committed_at: float | None
     parent: str | None = None
     rework: bool = False
+    pull: str | None = None
+    head: str | None = None
+    started_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ShippedCommit:
+    """A commit a deployment ships, dated by `change_start` (None: not known yet)."""
+
     sha: str
-    committed_at: float
+    committed_at: float | None
     rework: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    """One deployment; `commits` None means: work them out from the stored history."""
+    """One deployment and the commits it ships.
+
+    `commits` None means: work them out from the stored history (webhooks). A
+    `ShippedCommit` is dated by its sender (generic events, git); a `Commit` is a fact
+    from a forge's API that the store merges with what webhooks told it, then dates.
+    """
 
     key: str
     service: str
@@ -53,29 +70,48 @@ class Deployment:
     finished_at: float
     sha: str | None = None
     rework: bool = False
-    commits: tuple[ShippedCommit, ...] | None = None
+    commits: tuple[ShippedCommit | Commit, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Incident:
+    """An incident; it names its cause by `deployment_key` or `root_cause` (a commit SHA)."""
+
     key: str
     service: str
     environment: str
     started_at: float
     resolved_at: float | None = None
     deployment_key: str | None = None
+    root_cause: str | None = None
 
 
-Record = Commit | Deployment | Incident
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """A poller has read every deployment of the series finished since `since`."""
+
+    service: str
+    environment: str
+    since: float
+
+
+Record = Commit | Deployment | Incident | Coverage
 
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """What one delivery yields; stored in one transaction, skipped if `delivery` was seen."""
+    """What one delivery yields; stored in one transaction, skipped if `delivery` was seen.
+
+    `strict` batches (webhooks, events) are all or nothing: a record that conflicts with a
+    stored one rejects the batch (409). Pollers send lenient batches: a conflicting record
+    is skipped and reported. `paths` names each record's place in the body, for the 409.
+    """
 
     records: tuple[Record, ...] = ()
     delivery: str | None = None
     ignored: str | None = field(default=None)
+    strict: bool = True
+    paths: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -124,3 +160,19 @@ def iso(ts: float) -> str:
 
 def is_revert(message: str | None) -> bool:
     return bool(message and REVERT_MESSAGE.search(message))
+
+
+def change_start(
+    authored: float | None, pull_first: float | None, merges_pull: bool
+) -> float | None:
+    """When the change a commit ships started: the one lead-time rule of every source.
+
+    A merge or squash commit of a pull/merge request starts at the earlier of its own
+    author time and the request's first commit; it is unknown (None) until that first
+    commit's time is known. Any other commit starts at its author time.
+    """
+    if not merges_pull:
+        return authored
+    if pull_first is None:
+        return None
+    return pull_first if authored is None else min(authored, pull_first)

@@ -2,7 +2,9 @@
 
 Counters and histograms are aggregates over all stored records, so they never reset on a
 restart and a redelivery cannot double count. Windowed gauges (7d, 30d, 90d) and levels
-follow docs/metrics.md#dora-definitions. Medians are exact (SQLite window functions, no sampling).
+follow docs/metrics.md#dora-definitions. Medians of durations are exact (the mean of the
+two middle values); medians of day counts are the lower median, a whole number of days.
+A level that cannot be computed is absent and `dora_performance_level_unknown` says why.
 """
 
 from __future__ import annotations
@@ -10,25 +12,35 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import metrics as m
 from .config import Levels
+from .schema import AFTER_DEPLOYMENT, BEFORE_HISTORY
 
 DAY = 86400.0
 WINDOWS: dict[str, float] = {"7d": 7 * DAY, "30d": 30 * DAY, "90d": 90 * DAY}
-# DORA-aligned buckets: 1 hour, 1 day, 1 week, 30 days, 180 days.
+WEEK_DAYS, MONTH_DAYS = 7, 30
 LEVEL_METRICS = ("deployment_frequency", "lead_time", "change_failure_ratio", "time_to_restore")
 
-Series = tuple[str, str]  # (service, environment)
+# Why a level is unknown (the `reason` label of dora_performance_level_unknown).
+NO_INCIDENT_SOURCE = "no_incident_source"
+NO_DEPLOYMENTS = "no_deployments"
+NO_LEAD_TIMES = "no_lead_times"
+NO_RESOLVED_INCIDENTS = "no_resolved_incidents"
+UNATTRIBUTED_INCIDENTS = "unattributed_incidents"
 
-# Counter → column of the TOTALS row.
+Series = tuple[str, str]  # (service, environment)
+Labels = tuple[str, ...]
+
+# Counter → column of series_totals.
 COUNTER_COLUMNS = {
-    m.DEPLOYMENTS.name: 2,
-    m.FAILED_DEPLOYMENTS.name: 3,
-    m.CHANGE_FAILURES.name: 4,
-    m.REWORK_DEPLOYMENTS.name: 5,
-    m.INCIDENTS.name: 7,
+    m.DEPLOYMENTS.name: "deployments",
+    m.FAILED_DEPLOYMENTS.name: "failed",
+    m.CHANGE_FAILURES.name: "change_failures",
+    m.REWORK_DEPLOYMENTS.name: "rework",
 }
+REJECTED_COLUMNS = {AFTER_DEPLOYMENT: "rejected_after", BEFORE_HISTORY: "rejected_history"}
 
 
 @dataclass(frozen=True)
@@ -44,24 +56,31 @@ class Histogram:
 class Snapshot:
     """Everything the collector exposes, keyed by metric name then label values."""
 
-    counters: Mapping[str, Mapping[Series, float]] = field(default_factory=dict)
+    counters: Mapping[str, Mapping[Labels, float]] = field(default_factory=dict)
     histograms: Mapping[str, Mapping[Series, Histogram]] = field(default_factory=dict)
-    gauges: Mapping[str, Mapping[tuple[str, ...], float]] = field(default_factory=dict)
+    gauges: Mapping[str, Mapping[Labels, float]] = field(default_factory=dict)
     computed_at: float = 0.0
 
 
 def _median(
-    conn: sqlite3.Connection, table: str, value: str, time_col: str, series: Series, since: float
+    conn: sqlite3.Connection,
+    table: str,
+    value: str,
+    time_col: str,
+    series: Series,
+    since: float,
+    where: str = "",
 ) -> float | None:
     """Exact median of `value` over rows of a series with `time_col >= since`.
 
     Counts by the time index, then walks the value-ordered index to the middle: no sort,
-    at most half the series' rows read, all inside SQLite.
+    at most half the series' rows read, all inside SQLite. `where` must imply the
+    condition of the indexes when they are partial.
     """
     env_service = (series[1], series[0], since)
     (n,) = conn.execute(
         f"SELECT count(*) FROM {table} INDEXED BY {table}_window "
-        f"WHERE environment = ? AND service = ? AND {time_col} >= ?",
+        f"WHERE environment = ? AND service = ? AND {time_col} >= ? {where}",
         env_service,
     ).fetchone()
     if not n:
@@ -69,7 +88,7 @@ def _median(
     middle = conn.execute(
         f"SELECT {value} FROM {table} INDEXED BY {table}_value "
         f"WHERE environment = ? AND service = ? AND {time_col} >= ? AND {value} IS NOT NULL "
-        f"ORDER BY {value} LIMIT ? OFFSET ?",
+        f"{where} ORDER BY {value} LIMIT ? OFFSET ?",
         (*env_service, 2 - n % 2, (n - 1) // 2),
     ).fetchall()
     return sum(v for (v,) in middle) / len(middle)
@@ -86,12 +105,53 @@ def level_lower_better(value: float, elite: float, high: float, medium: float, s
     return 3 if ok(elite) else 2 if ok(high) else 1 if ok(medium) else 0
 
 
-TOTALS = f"""
-SELECT service, environment, deployments, failed, change_failures, rework, last_deployment,
-       incidents, open, lead_count, lead_sum, {", ".join(f"lead_b{i}" for i in range(1, 6))},
-       restore_count, restore_sum, {", ".join(f"restore_b{i}" for i in range(1, 6))}
-FROM series_totals
-"""
+def lower_median(values: list[int]) -> int:
+    """The lower median (DevLake's: the largest value ranked at or below the middle)."""
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+@dataclass(frozen=True)
+class DeploymentDays:
+    """Days with a successful deployment over a window's whole UTC days."""
+
+    days: int  # days with a deployment in the window
+    per_week: int  # lower median over the window's 7-day blocks
+    per_month: int | None  # lower median over its 30-day blocks; None for 7d
+
+
+def deployment_days(deployed: Collection[int], today: int, window_days: int) -> DeploymentDays:
+    """Count deployment days per 7- and 30-day block, counting back from yesterday.
+
+    `deployed` holds UTC day numbers with a successful deployment. Today is left out so
+    the value does not change with the hour; blocks that do not fit whole are left out.
+    """
+
+    def blocks(size: int) -> list[int]:
+        return [
+            sum(1 for d in range(today - size * (b + 1), today - size * b) if d in deployed)
+            for b in range(window_days // size)
+        ]
+
+    days = sum(1 for d in range(today - window_days, today) if d in deployed)
+    months = blocks(MONTH_DAYS)
+    return DeploymentDays(
+        days, lower_median(blocks(WEEK_DAYS)), lower_median(months) if months else None
+    )
+
+
+def frequency_level(d: DeploymentDays, window_days: int, levels: Levels) -> int:
+    """2023 clusters: on demand, daily to weekly, weekly to monthly, less than monthly."""
+    t = levels.deployment_days
+    if d.per_week >= t.elite_per_week:
+        return 3
+    if d.per_week >= t.high_per_week:
+        return 2
+    # A window shorter than a month (7d) scales its days to 30.
+    per_month = d.per_month if d.per_month is not None else d.days * MONTH_DAYS / window_days
+    return 1 if per_month >= t.medium_per_month else 0
+
+
+TOTALS = "SELECT * FROM series_totals"
 
 
 WHOLE_DAYS = """
@@ -103,6 +163,14 @@ SELECT sum(status = 'success'), count(*), sum(status = 'failure' OR incidents > 
 FROM deployments
 WHERE service = ? AND environment = ? AND status IN ('success', 'failure')
   AND finished_at >= ? AND finished_at < ?
+"""
+DEPLOYED_DAYS = """
+SELECT day FROM deployment_days
+WHERE environment = ? AND service = ? AND day >= ? AND day < ? AND succeeded > 0
+"""
+UNATTRIBUTED = """
+SELECT count(*) FROM incidents INDEXED BY incidents_unattributed
+WHERE environment = ? AND service = ? AND deployment_id IS NULL AND started_at >= ?
 """
 
 
@@ -123,96 +191,199 @@ def _windowed_counts(conn: sqlite3.Connection, now: float, series: Series) -> li
     return counts
 
 
+@dataclass
+class SeriesReads:
+    """What one refresh reads for a series besides its totals row."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * 4 * len(WINDOWS))
+    days: dict[str, DeploymentDays] = field(default_factory=dict)
+    lead: dict[str, float] = field(default_factory=dict)
+    restore: dict[str, float] = field(default_factory=dict)
+    recovery: dict[str, float] = field(default_factory=dict)
+    unattributed: dict[str, int] = field(default_factory=dict)
+
+
+def _read_series(
+    conn: sqlite3.Connection, now: float, series: Series, row: Mapping[str, Any]
+) -> SeriesReads:
+    reads = SeriesReads()
+    if row["deployments"]:
+        reads.counts = _windowed_counts(conn, now, series)
+        today = int(now // DAY)
+        longest = int(max(WINDOWS.values()) // DAY)
+        deployed = {
+            d
+            for (d,) in conn.execute(DEPLOYED_DAYS, (series[1], series[0], today - longest, today))
+        }
+        for w, length in WINDOWS.items():
+            reads.days[w] = deployment_days(deployed, today, int(length // DAY))
+    for w, length in WINDOWS.items():
+        since = now - length
+        if row["lead_count"]:
+            lead = _median(
+                conn, "lead_times", "seconds", "shipped_at", series, since, "AND reason IS NULL"
+            )
+            if lead is not None:
+                reads.lead[w] = lead
+        if row["incidents"]:
+            restore = _median(conn, "incidents", "restored", "resolved_at", series, since)
+            if restore is not None:
+                reads.restore[w] = restore
+            (reads.unattributed[w],) = conn.execute(
+                UNATTRIBUTED, (series[1], series[0], since)
+            ).fetchone()
+        recovery = _median(conn, "recoveries", "seconds", "recovered_at", series, since)
+        if recovery is not None:
+            reads.recovery[w] = recovery
+    return reads
+
+
 def compute(
-    conn: sqlite3.Connection, now: float, environments: Collection[str], levels: Levels
+    conn: sqlite3.Connection,
+    now: float,
+    environments: Collection[str],
+    levels: Levels,
+    incident_source: bool = True,
 ) -> Snapshot:
-    """Read the store once and build the snapshot (a read transaction: one consistent view)."""
+    """Read the store once and build the snapshot (a read transaction: one consistent view).
+
+    `incident_source` says whether any source can report incidents (Alertmanager or
+    generic events); without one, change failure ratio and time to restore have no level.
+    """
     envs = set(environments)
     conn.execute("BEGIN")
     try:
-        totals = [row for row in conn.execute(TOTALS) if row[1] in envs]
-        windowed = {(r[0], r[1]): _windowed_counts(conn, now, (r[0], r[1])) for r in totals if r[2]}
-        lead_medians: dict[str, dict[Series, float]] = {w: {} for w in WINDOWS}
-        restore_medians: dict[str, dict[Series, float]] = {w: {} for w in WINDOWS}
-        for row in totals:
-            series = (row[0], row[1])
-            for w, length in WINDOWS.items():
-                if row[9]:
-                    lead = _median(
-                        conn, "lead_times", "seconds", "shipped_at", series, now - length
-                    )
-                    if lead is not None:
-                        lead_medians[w][series] = lead
-                if row[7]:
-                    restore = _median(
-                        conn, "incidents", "restored", "resolved_at", series, now - length
-                    )
-                    if restore is not None:
-                        restore_medians[w][series] = restore
+        cursor = conn.execute(TOTALS)
+        columns = [d[0] for d in cursor.description]
+        totals = [dict(zip(columns, r, strict=True)) for r in cursor if r[1] in envs]
+        reads = {
+            (r["service"], r["environment"]): _read_series(
+                conn, now, (r["service"], r["environment"]), r
+            )
+            for r in totals
+        }
     finally:
         conn.execute("COMMIT")
-    return _assemble(now, totals, windowed, lead_medians, restore_medians, levels)
+    return _assemble(now, totals, reads, levels, incident_source)
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """Record one window's level per key metric, or why it has none."""
+
+    perf: dict[Labels, float]
+    unknown: dict[Labels, float]
+    key: Labels
+
+    def __call__(self, metric: str, value: int | None, reason: str | None) -> None:
+        if value is not None:
+            self.perf[(*self.key, metric)] = value
+        else:
+            self.unknown[(*self.key, metric, str(reason))] = 1
 
 
 def _assemble(
     now: float,
-    totals: list[tuple],  # type: ignore[type-arg]
-    windowed: dict[Series, list[int]],
-    lead_medians: dict[str, dict[Series, float]],
-    restore_medians: dict[str, dict[Series, float]],
+    totals: list[dict[str, Any]],
+    reads: Mapping[Series, SeriesReads],
     levels: Levels,
+    incident_source: bool,
 ) -> Snapshot:
-    counters: dict[str, dict[Series, float]] = {name: {} for name in COUNTER_COLUMNS}
-    gauges: dict[str, dict[tuple[str, ...], float]] = {f.name: {} for f in m.of_kind("gauge")}
+    counter_names = [*COUNTER_COLUMNS, m.INCIDENTS.name, m.LEAD_TIME_REJECTED.name]
+    counters: dict[str, dict[Labels, float]] = {name: {} for name in counter_names}
+    gauges: dict[str, dict[Labels, float]] = {f.name: {} for f in m.of_kind("gauge")}
     histograms: dict[str, dict[Series, Histogram]] = {f.name: {} for f in m.of_kind("histogram")}
     perf = gauges[m.PERFORMANCE_LEVEL.name]
+    unknown = gauges[m.PERFORMANCE_LEVEL_UNKNOWN.name]
     lv = levels
     for row in totals:
-        series: Series = (row[0], row[1])
-        deployed, incidents = row[2], row[7]
+        series: Series = (row["service"], row["environment"])
+        r = reads[series]
+        deployed, incidents = row["deployments"], row["incidents"]
         if deployed:
             for name, column in COUNTER_COLUMNS.items():
-                if name != m.INCIDENTS.name:
-                    counters[name][series] = row[column]
-            if row[6] is not None:
-                gauges[m.LAST_DEPLOYMENT.name][series] = row[6]
+                counters[name][series] = row[column]
+            for reason, column in REJECTED_COLUMNS.items():
+                counters[m.LEAD_TIME_REJECTED.name][(*series, reason)] = row[column]
+            gauges[m.LEAD_TIME_PENDING.name][series] = row["pending"]
+            if row["last_deployment"] is not None:
+                gauges[m.LAST_DEPLOYMENT.name][series] = row["last_deployment"]
         if incidents:
             counters[m.INCIDENTS.name][series] = incidents
-            gauges[m.INCIDENTS_OPEN.name][series] = row[8]
+            gauges[m.INCIDENTS_OPEN.name][series] = row["open"]
             histograms[m.TIME_TO_RESTORE.name][series] = Histogram(
-                tuple(row[18:23]), row[16], row[17]
+                tuple(row[f"restore_b{i}"] for i in range(1, 6)),
+                row["restore_count"],
+                row["restore_sum"],
             )
-        if row[9]:
-            histograms[m.LEAD_TIME.name][series] = Histogram(tuple(row[11:16]), row[9], row[10])
-        counts = windowed.get(series, [0] * 12)
+        if row["lead_count"]:
+            histograms[m.LEAD_TIME.name][series] = Histogram(
+                tuple(row[f"lead_b{i}"] for i in range(1, 6)), row["lead_count"], row["lead_sum"]
+            )
         for i, (window, length) in enumerate(WINDOWS.items()):
             key = (*series, window)
+            level = _Levels(perf, unknown, key)
+
+            ok, all_, cf, rw = r.counts[4 * i : 4 * i + 4]
+            days = r.days.get(window)
             if deployed:
-                ok, all_, cf, rw = counts[4 * i : 4 * i + 4]
-                frequency = ok / (length / DAY)
-                gauges[m.DEPLOYMENT_FREQUENCY.name][key] = frequency
-                f = lv.deployment_frequency_per_day
-                perf[(*key, "deployment_frequency")] = level_higher_better(
-                    frequency, f.elite, f.high, f.medium
-                )
-                if all_:
-                    ratio = cf / all_
-                    gauges[m.CHANGE_FAILURE_RATIO.name][key] = ratio
-                    gauges[m.REWORK_RATIO.name][key] = rw / all_
-                    c = lv.change_failure_ratio
-                    perf[(*key, "change_failure_ratio")] = level_lower_better(
-                        ratio, c.elite, c.high, c.medium, strict=False
-                    )
-            if (median := lead_medians[window].get(series)) is not None:
+                gauges[m.DEPLOYMENT_FREQUENCY.name][key] = ok / (length / DAY)
+            if days is not None:
+                gauges[m.DEPLOYMENT_DAYS_PER_WEEK.name][key] = days.per_week
+                if days.per_month is not None:
+                    gauges[m.DEPLOYMENT_DAYS_PER_MONTH.name][key] = days.per_month
+            if days is not None and days.days:
+                level("deployment_frequency", frequency_level(days, int(length // DAY), lv), None)
+            else:
+                level("deployment_frequency", None, NO_DEPLOYMENTS)
+
+            if (median := r.lead.get(window)) is not None:
                 gauges[m.LEAD_TIME_MEDIAN.name][key] = median
                 t = lv.lead_time
-                perf[(*key, "lead_time")] = level_lower_better(
-                    median, t.elite.seconds_f, t.high.seconds_f, t.medium.seconds_f, strict=True
+                level(
+                    "lead_time",
+                    level_lower_better(
+                        median, t.elite.seconds_f, t.high.seconds_f, t.medium.seconds_f, True
+                    ),
+                    None,
                 )
-            if (median := restore_medians[window].get(series)) is not None:
+            else:
+                level("lead_time", None, NO_LEAD_TIMES if ok else NO_DEPLOYMENTS)
+
+            unattributed = r.unattributed.get(window)
+            if unattributed is not None:
+                gauges[m.INCIDENTS_UNATTRIBUTED.name][key] = unattributed
+            if all_:
+                gauges[m.CHANGE_FAILURE_RATIO.name][key] = cf / all_
+                gauges[m.REWORK_RATIO.name][key] = rw / all_
+            c = lv.change_failure_ratio
+            if not incident_source:
+                level("change_failure_ratio", None, NO_INCIDENT_SOURCE)
+            elif not all_:
+                level("change_failure_ratio", None, NO_DEPLOYMENTS)
+            else:
+                # Each incident tied to no deployment could be one more change failure: the
+                # level stands only if the worst case gives the same level.
+                low = level_lower_better(cf / all_, c.elite, c.high, c.medium, strict=False)
+                worst = min(all_, cf + (unattributed or 0)) / all_
+                high = level_lower_better(worst, c.elite, c.high, c.medium, strict=False)
+                level("change_failure_ratio", low if low == high else None, UNATTRIBUTED_INCIDENTS)
+
+            if (median := r.recovery.get(window)) is not None:
+                gauges[m.FAILED_DEPLOYMENT_RECOVERY_MEDIAN.name][key] = median
+            if (median := r.restore.get(window)) is not None:
                 gauges[m.TIME_TO_RESTORE_MEDIAN.name][key] = median
-                r = lv.time_to_restore
-                perf[(*key, "time_to_restore")] = level_lower_better(
-                    median, r.elite.seconds_f, r.high.seconds_f, r.medium.seconds_f, strict=True
+            if not incident_source:
+                level("time_to_restore", None, NO_INCIDENT_SOURCE)
+            elif median is not None:
+                t = lv.time_to_restore
+                level(
+                    "time_to_restore",
+                    level_lower_better(
+                        median, t.elite.seconds_f, t.high.seconds_f, t.medium.seconds_f, True
+                    ),
+                    None,
                 )
+            else:
+                level("time_to_restore", None, NO_RESOLVED_INCIDENTS)
     return Snapshot(counters, histograms, gauges, now)

@@ -2,9 +2,11 @@
 
 Every request waits for the transaction holding its records to commit, and concurrent
 requests share one transaction, so durability costs one fsync per group, not per event.
-Natural keys make writes idempotent: a redelivered event changes nothing. Attribution
-(incident → deployment, commits → lead times) is settled at write time, inside the same
-transaction, so reads are plain aggregates.
+Records are identified by service and key (the key names the source and its id): a
+redelivered event changes nothing, the same id from another service is another event, and
+a conflicting update is refused. Attribution (incident → deployment, commits → lead
+times, failures → recoveries) is settled at write time, inside the same transaction, so
+reads are plain aggregates. The rules are in exporters/dora/README.md#rules.
 """
 
 from __future__ import annotations
@@ -17,292 +19,183 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from exporters.base import Clock
 
-from .records import Batch, Commit, Deployment, Incident
+from .records import (
+    NEW_BRANCH,
+    Batch,
+    Commit,
+    Coverage,
+    Deployment,
+    Incident,
+    change_start,
+    iso,
+)
+from .schema import (
+    AFTER_DEPLOYMENT,
+    BEFORE_HISTORY,
+    PARAMETERS,
+    PENDING,
+    RECOVERED_BY_NEXT,
+    RECOVERS_FAILURES,
+    SchemaError,
+    schema_version,
+)
+from .schema import migrate as _migrate
 
 log = logging.getLogger("opslens.dora.store")
 
 MAX_GROUP = 512
 MAX_WALK = 1000  # commits walked back from a deployed SHA before giving up
 DELIVERY_TTL = 30 * 86400.0  # GitHub and GitLab redeliver within days, not months
-
-# DORA-aligned histogram buckets (seconds): 1 hour, 1 day, 1 week, 30 days, 180 days.
-BUCKETS: tuple[float, ...] = (3600.0, 86400.0, 604800.0, 2592000.0, 15552000.0)
+HEX = frozenset("0123456789abcdef")
 
 
-def _bucket_columns(prefix: str) -> str:
-    return ", ".join(
-        f"{prefix}_b{i} INTEGER NOT NULL DEFAULT 0" for i in range(1, len(BUCKETS) + 1)
-    )
-
-
-# What one deployment row adds to its series' totals (pending deployments add nothing).
-_DEPLOYMENT_TERMS = {
-    "deployments": "({r}.status != 'pending')",
-    "failed": "({r}.status = 'failure')",
-    "change_failures": "({r}.status = 'failure' OR ({r}.status = 'success' AND {r}.incidents > 0))",
-    "rework": "({r}.status != 'pending' AND {r}.rework != 0)",
-}
-
-
-_DAY_TERMS = {
-    "deployments": _DEPLOYMENT_TERMS["deployments"],
-    "succeeded": "({r}.status = 'success')",
-    "change_failures": _DEPLOYMENT_TERMS["change_failures"],
-    "rework": _DEPLOYMENT_TERMS["rework"],
-}
-_DAY = "CAST({r}.finished_at / 86400 AS INTEGER)"
-_LAST = "max(coalesce({old}, {new}), coalesce({new}, {old}))"  # max() that ignores NULL
-_TOTAL_TERMS = {
-    **_DEPLOYMENT_TERMS,
-    "last_deployment": "CASE WHEN {r}.status = 'success' THEN {r}.finished_at END",
-}
-_LEAD_TERMS = {
-    "lead_count": "1",
-    "lead_sum": "{r}.seconds",
-    **{f"lead_b{i}": f"({{r}}.seconds <= {b!r})" for i, b in enumerate(BUCKETS, start=1)},
-}
-_INCIDENT_TERMS = {
-    "incidents": "1",
-    "open": "({r}.restored IS NULL)",
-    "restore_count": "({r}.restored IS NOT NULL)",
-    "restore_sum": "coalesce({r}.restored, 0)",
-    **{
-        f"restore_b{i}": f"coalesce({{r}}.restored <= {b!r}, 0)"
-        for i, b in enumerate(BUCKETS, start=1)
-    },
-}
-_NEW_LAST = _TOTAL_TERMS["last_deployment"].format(r="NEW")
-_RESOLVE_TERMS = {k: v for k, v in _INCIDENT_TERMS.items() if k != "incidents"}
-_KEYS = {"environment": "{r}.environment", "service": "{r}.service", "day": _DAY}
-
-
-def _upsert(table: str, keys: tuple[str, ...], terms: dict[str, str]) -> str:
-    """Add NEW's contribution to `table`, creating the row on first use (one statement)."""
-    columns = [*keys, *terms]
-    values = [_KEYS[k].format(r="NEW") for k in keys] + [t.format(r="NEW") for t in terms.values()]
-    updates = [
-        f"{c} = "
-        + (
-            _LAST.format(old=c, new=f"excluded.{c}")
-            if c == "last_deployment"
-            else f"{c} + excluded.{c}"
-        )
-        for c in terms
-    ]
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(values)}) "
-        f"ON CONFLICT DO UPDATE SET {', '.join(updates)}"
-    )
-
-
-def _delta(terms: dict[str, str]) -> str:
-    return ", ".join(
-        f"{col} = {col} + {t.format(r='NEW')} - {t.format(r='OLD')}" for col, t in terms.items()
-    )
-
-
-SCHEMA_1 = f"""
-CREATE TABLE deployments (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'success', 'failure')),
-    finished_at REAL NOT NULL,
-    sha TEXT,
-    rework INTEGER NOT NULL DEFAULT 0,
-    incidents INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX deployments_series ON deployments (service, environment, status, finished_at);
-CREATE TABLE commits (
-    service TEXT NOT NULL,
-    sha TEXT NOT NULL,
-    committed_at REAL,
-    parent TEXT,
-    rework INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (service, sha)
-) WITHOUT ROWID;
-CREATE TABLE lead_times (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    sha TEXT NOT NULL,
-    deployment_id INTEGER NOT NULL,
-    shipped_at REAL NOT NULL,
-    seconds REAL NOT NULL,
-    PRIMARY KEY (service, environment, sha)
-) WITHOUT ROWID;
--- Count in a window by time; find the median by walking values in order (no sort).
-CREATE INDEX lead_times_window ON lead_times (environment, service, shipped_at);
-CREATE INDEX lead_times_value ON lead_times (environment, service, seconds, shipped_at);
-CREATE TABLE incidents (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    resolved_at REAL,
-    restored REAL,  -- resolved_at - started_at
-    deployment_key TEXT,
-    deployment_id INTEGER
-);
-CREATE INDEX incidents_series ON incidents (service, environment, started_at);
-CREATE INDEX incidents_window ON incidents (environment, service, resolved_at);
-CREATE INDEX incidents_value ON incidents (environment, service, restored, resolved_at);
-CREATE INDEX incidents_deployment_key ON incidents (deployment_key)
-    WHERE deployment_key IS NOT NULL;
-CREATE TABLE deliveries (key TEXT PRIMARY KEY, received_at REAL NOT NULL) WITHOUT ROWID;
-
--- Per-series counters and histograms, kept exact by triggers in the writing transaction,
--- so a scrape reads one row per series instead of aggregating every stored event.
-CREATE TABLE series_totals (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    deployments INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    change_failures INTEGER NOT NULL DEFAULT 0,
-    rework INTEGER NOT NULL DEFAULT 0,
-    last_deployment REAL,
-    incidents INTEGER NOT NULL DEFAULT 0,
-    open INTEGER NOT NULL DEFAULT 0,
-    lead_count INTEGER NOT NULL DEFAULT 0,
-    lead_sum REAL NOT NULL DEFAULT 0,
-    {_bucket_columns("lead")},
-    restore_count INTEGER NOT NULL DEFAULT 0,
-    restore_sum REAL NOT NULL DEFAULT 0,
-    {_bucket_columns("restore")},
-    PRIMARY KEY (service, environment)
-) WITHOUT ROWID;
-
--- The same per UTC day, so windowed counts add up whole days and scan one partial day.
-CREATE TABLE deployment_days (
-    environment TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    service TEXT NOT NULL,
-    {", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _DAY_TERMS)},
-    PRIMARY KEY (environment, service, day)
-) WITHOUT ROWID;
-
-CREATE TRIGGER deployment_added AFTER INSERT ON deployments BEGIN
-    {_upsert("deployment_days", ("environment", "day", "service"), _DAY_TERMS)};
-    {_upsert("series_totals", ("service", "environment"), _TOTAL_TERMS)};
-END;
-CREATE TRIGGER deployment_changed AFTER UPDATE ON deployments BEGIN
-    UPDATE deployment_days SET
-        {", ".join(f"{c} = {c} - {t.format(r='OLD')}" for c, t in _DAY_TERMS.items())}
-    WHERE environment = OLD.environment AND day = {_DAY.format(r="OLD")}
-      AND service = OLD.service;
-    {_upsert("deployment_days", ("environment", "day", "service"), _DAY_TERMS)};
-    UPDATE series_totals SET
-        {_delta(_DEPLOYMENT_TERMS)},
-        last_deployment = {_LAST.format(old="last_deployment", new=_NEW_LAST)}
-    WHERE service = NEW.service AND environment = NEW.environment;
-END;
-CREATE TRIGGER lead_time_added AFTER INSERT ON lead_times BEGIN
-    {_upsert("series_totals", ("service", "environment"), _LEAD_TERMS)};
-END;
-CREATE TRIGGER lead_time_changed AFTER UPDATE OF seconds ON lead_times BEGIN
-    UPDATE series_totals SET {_delta({k: v for k, v in _LEAD_TERMS.items() if k != "lead_count"})}
-    WHERE service = NEW.service AND environment = NEW.environment;
-END;
-CREATE TRIGGER incident_added AFTER INSERT ON incidents BEGIN
-    {_upsert("series_totals", ("service", "environment"), _INCIDENT_TERMS)};
-    UPDATE deployments SET incidents = incidents + 1 WHERE id = NEW.deployment_id;
-END;
-CREATE TRIGGER incident_resolved AFTER UPDATE OF restored ON incidents BEGIN
-    UPDATE series_totals SET {_delta(_RESOLVE_TERMS)}
-    WHERE service = NEW.service AND environment = NEW.environment;
-END;
--- deployments.incidents counts the incidents attributed to it, whoever changes the link.
-CREATE TRIGGER incident_relinked AFTER UPDATE OF deployment_id ON incidents
-WHEN OLD.deployment_id IS NOT NEW.deployment_id BEGIN
-    UPDATE deployments SET incidents = incidents - 1 WHERE id = OLD.deployment_id;
-    UPDATE deployments SET incidents = incidents + 1 WHERE id = NEW.deployment_id;
-END;
-"""
-
-MIGRATIONS: tuple[str, ...] = (SCHEMA_1,)
-
+# The identity of a deployment is (service, key); a repeat in another environment conflicts
+# and changes nothing (RETURNING gives no row, and the caller reports the conflict).
+# RETURNING also brings what the write path needs next, in the same statement (ingest is
+# bound by statements per event): the previous successful deployment of the series (at
+# the same instant: the one that arrived first), whether the service has any incident
+# this deployment could become the cause of, and whether its series has failed before
+# (most never do: then a success has no failure to recover). The subqueries take bound
+# parameters, not the returned row, so that SQLite answers them from the indexes.
 UPSERT_DEPLOYMENT = """
 INSERT INTO deployments (key, service, environment, status, finished_at, sha, rework)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (service, key) DO UPDATE SET
     status = excluded.status,
     finished_at = excluded.finished_at,
     sha = coalesce(excluded.sha, deployments.sha),
     rework = max(deployments.rework, excluded.rework)
-WHERE excluded.status != 'pending'
+WHERE deployments.environment = excluded.environment
+  AND excluded.status != 'pending'
   AND (deployments.status = 'pending'
        OR (deployments.status = 'failure' AND excluded.status = 'success'))
-RETURNING id
+RETURNING id,
+    (SELECT p.id FROM deployments p
+     WHERE p.service = ?2 AND p.environment = ?3 AND p.status = 'success'
+       AND p.finished_at <= ?5 AND p.key != ?1
+     ORDER BY p.finished_at DESC, p.id DESC LIMIT 1),
+    EXISTS (SELECT 1 FROM incidents WHERE service = ?2),
+    (SELECT failed FROM series_totals WHERE service = ?2 AND environment = ?3)
 """
 
 UPSERT_COMMIT = """
-INSERT INTO commits (service, sha, committed_at, parent, rework) VALUES (?, ?, ?, ?, ?)
+INSERT INTO commits (service, sha, committed_at, parent, rework, pull, head, started_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (service, sha) DO UPDATE SET
     committed_at = CASE
         WHEN commits.committed_at IS NULL THEN excluded.committed_at
         WHEN excluded.committed_at IS NULL THEN commits.committed_at
         ELSE min(commits.committed_at, excluded.committed_at) END,
     parent = coalesce(commits.parent, excluded.parent),
-    rework = max(commits.rework, excluded.rework)
+    rework = max(commits.rework, excluded.rework),
+    pull = coalesce(commits.pull, excluded.pull),
+    head = coalesce(commits.head, excluded.head),
+    started_at = CASE
+        WHEN commits.started_at IS NULL THEN excluded.started_at
+        WHEN excluded.started_at IS NULL THEN commits.started_at
+        ELSE min(commits.started_at, excluded.started_at) END
+RETURNING committed_at, pull, head, started_at
 """
 
-# A commit's lead time is set by the first successful deployment that shipped it.
-UPSERT_LEAD_TIME = """
-INSERT INTO lead_times (service, environment, sha, deployment_id, shipped_at, seconds)
-VALUES (?, ?, ?, ?, ?, ?)
+# A commit's lead time is set by the first successful deployment that shipped it; a
+# pending row takes the time a later delivery of the same shipment brings.
+UPSERT_LEAD_TIME = f"""
+INSERT INTO lead_times (service, environment, sha, deployment_id, shipped_at, seconds, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (service, environment, sha) DO UPDATE SET
     deployment_id = excluded.deployment_id,
     shipped_at = excluded.shipped_at,
-    seconds = excluded.seconds
+    seconds = excluded.seconds,
+    reason = excluded.reason
 WHERE excluded.shipped_at < lead_times.shipped_at
+   OR (excluded.shipped_at = lead_times.shipped_at AND lead_times.reason IS '{PENDING}'
+       AND excluded.reason IS NOT '{PENDING}')
 """
 
-INSERT_INCIDENT = """
-INSERT INTO incidents
-    (key, service, environment, started_at, resolved_at, restored, deployment_key, deployment_id)
-VALUES (:key, :service, :environment, :started, :resolved, :resolved - :started, :dkey,
-    CASE WHEN :dkey IS NOT NULL THEN (SELECT id FROM deployments WHERE key = :dkey)
-    ELSE (SELECT id FROM deployments
-          WHERE service = :service AND environment = :environment AND status = 'success'
-            AND finished_at <= :started AND finished_at >= :started - :window
-          ORDER BY finished_at DESC LIMIT 1) END)
-ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at, restored = excluded.restored
-WHERE incidents.resolved_at IS NULL AND excluded.resolved_at IS NOT NULL
-RETURNING id
+# Deployments that finished at the same instant are ordered by arrival (id), so exactly
+# one of them is the first of its series.
+PREVIOUS = """
+SELECT id, finished_at, sha FROM deployments
+WHERE service = :service AND environment = :environment AND status = 'success'
+  AND (finished_at < :finished OR (finished_at = :finished AND id < :id))
+ORDER BY finished_at DESC, id DESC LIMIT 1
+"""
+FIRST = """
+SELECT id FROM deployments WHERE service = ? AND environment = ? AND status = 'success'
+ORDER BY finished_at, id LIMIT 1
 """
 
-# A deployment that arrives after an incident can still be the one that caused it: the
-# incident names it, or (successful deployments only) it is the latest one in the window.
+# Attribution by time, when a successful deployment arrives: it becomes the cause of the
+# incidents that started after it and before the next successful deployment (within
+# `failure_window`, when set) and name no cause of their own; and of those that name it.
 RELINK = """
 UPDATE incidents SET deployment_id = :id
-WHERE (deployment_key = :key AND deployment_id IS NOT :id)
-   OR (:success AND deployment_key IS NULL
-       AND service = :service AND environment = :environment
-       AND started_at >= :finished AND started_at <= :finished + :window
-       AND (deployment_id IS NULL
-            OR (SELECT finished_at FROM deployments WHERE id = incidents.deployment_id)
-               < :finished))
+WHERE (service = :service AND deployment_key = :key AND deployment_id IS NOT :id)
+   OR (:success AND service = :service AND environment = :environment
+       AND started_at >= :finished
+       AND started_at < coalesce(
+           (SELECT min(finished_at) FROM deployments
+            WHERE service = :service AND environment = :environment AND status = 'success'
+              AND finished_at > :finished), 1e300)
+       AND (:window IS NULL OR started_at <= :finished + :window)
+       AND deployment_key IS NULL AND root_cause IS NULL AND deployment_id IS NOT :id)
 """
+
+RECOVERED_BY_NEXT_SQL = RECOVERED_BY_NEXT.format(**PARAMETERS)
+RECOVERS_FAILURES_SQL = RECOVERS_FAILURES.format(**PARAMETERS)
+INCIDENT_COLUMNS = "id, environment, started_at, resolved_at, deployment_key, root_cause"
 
 
 class StoreError(Exception):
     """The store could not commit; the sender should retry (503)."""
 
 
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the latest version; return it (StoreError if it is newer)."""
+    try:
+        return _migrate(conn)
+    except SchemaError as exc:
+        raise StoreError(str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A record that contradicts the stored one: `field` is the JSON path to name (409)."""
+
+    field: str
+    message: str
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one batch did: records that changed the store, or a duplicate delivery."""
+    """What one batch did: records that changed the store, a duplicate, or a conflict.
+
+    A strict batch with a conflict changed nothing (`conflict` is set); a lenient one
+    stored the rest and lists what it skipped in `skipped`.
+    """
 
     changed: int = 0
     duplicate: bool = False
+    conflict: Conflict | None = None
+    skipped: tuple[Conflict, ...] = ()
 
 
-# How pollers and ingest hand a batch to the store's group commit.
+# How ingest hands a batch to the store's group commit.
 Submit = Callable[[Batch], Awaitable[Outcome]]
+
+
+class Sink(Protocol):
+    """What pollers need from the store: submit batches, read what a poll builds on."""
+
+    async def submit(self, batch: Batch) -> Outcome: ...
+
+    async def previous_sha(self, service: str, environment: str, before: float) -> str | None: ...
+
+    async def pending_pulls(self, service: str) -> list[tuple[str, str]]: ...
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -320,41 +213,21 @@ def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the latest version; return it."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise StoreError(f"store schema {version} is newer than this agent ({len(MIGRATIONS)})")
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={number}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        log.info("DORA store migrated to schema %d", number)
-    return len(MIGRATIONS)
+def root_range(root: str) -> tuple[str, str]:
+    """The SHAs a root cause names: [low, high). An abbreviated hex SHA names its extensions."""
+    low = root.strip().lower()
+    if 7 <= len(low) < 40 and set(low) <= HEX:
+        return low, low[:-1] + chr(ord(low[-1]) + 1)
+    return low, low + "\x00"  # exactly this string
 
 
-def _statements(script: str) -> list[str]:
-    # Triggers contain ';' inside BEGIN…END, so split with sqlite's own completeness test.
-    out, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
-        if sqlite3.complete_statement(current):
-            if current.strip():
-                out.append(current.strip())
-            current = ""
-    return out
+T = TypeVar("T")
 
 
 class EventStore:
     """Owns the write connection; `submit` group-commits, `write` commits synchronously."""
 
-    def __init__(self, path: Path, failure_window: float, clock: Clock = time.time):
+    def __init__(self, path: Path, failure_window: float | None = None, clock: Clock = time.time):
         self.path = path
         self.failure_window = failure_window
         self._clock = clock
@@ -368,7 +241,31 @@ class EventStore:
     def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect(self.path)
+        before = schema_version(self._conn)
         migrate(self._conn)
+        if 0 < before < 2:
+            self._reattribute(self._conn)
+
+    def _reattribute(self, conn: sqlite3.Connection) -> None:
+        """Apply today's time attribution to incidents stored under schema 1 (24 h cap)."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                """
+                UPDATE incidents SET deployment_id = (
+                    SELECT d.id FROM deployments d
+                    WHERE d.service = incidents.service AND d.environment = incidents.environment
+                      AND d.status = 'success' AND d.finished_at <= incidents.started_at
+                      AND (:window IS NULL OR d.finished_at >= incidents.started_at - :window)
+                    ORDER BY d.finished_at DESC LIMIT 1)
+                WHERE deployment_key IS NULL AND root_cause IS NULL
+                """,
+                {"window": self.failure_window},
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def reader(self) -> sqlite3.Connection:
         return connect(self.path, readonly=True)
@@ -402,6 +299,37 @@ class EventStore:
         self._queue.put_nowait((batch, future))
         # If the client goes away the future is cancelled; the batch is still committed.
         return await future
+
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        # On the writer's thread, between group commits: reads see every committed batch.
+        conn = self._conn
+        assert conn is not None, "store not open"
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, conn)
+
+    async def previous_sha(self, service: str, environment: str, before: float) -> str | None:
+        """The SHA of the last successful deployment of the series before `before`."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            where = {"service": service, "environment": environment, "finished": before}
+            row = conn.execute(PREVIOUS, {**where, "id": -1}).fetchone()
+            return None if row is None else row[2]
+
+        return await self._read(read)
+
+    async def pending_pulls(self, service: str) -> list[tuple[str, str]]:
+        """(merge SHA, pull number) of shipped commits waiting for their request's start."""
+
+        def read(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows = conn.execute(
+                "SELECT DISTINCT c.sha, c.pull FROM lead_times l "
+                "JOIN commits c ON c.service = l.service AND c.sha = l.sha "
+                f"WHERE l.service = ? AND l.reason = '{PENDING}' "
+                "AND c.pull IS NOT NULL AND c.started_at IS NULL ORDER BY c.sha",
+                (service,),
+            ).fetchall()
+            return [(str(sha), str(pull)) for sha, pull in rows]
+
+        return await self._read(read)
 
     async def _committer(self) -> None:
         assert self._queue is not None
@@ -473,91 +401,229 @@ class EventStore:
         return outcome
 
     def _apply(self, conn: sqlite3.Connection, batch: Batch) -> Outcome:
+        if (
+            batch.delivery is not None
+            and conn.execute("SELECT 1 FROM deliveries WHERE key = ?", (batch.delivery,)).fetchone()
+        ):
+            return Outcome(0, duplicate=True)
+        # One record cannot have written anything before its own conflict is found; more
+        # than one need a savepoint so a strict batch stays all or nothing.
+        guarded = batch.strict and len(batch.records) > 1
+        if guarded:
+            conn.execute("SAVEPOINT strict")
+        changed = 0
+        skipped: list[Conflict] = []
+        for n, record in enumerate(batch.records):
+            result = self._record(conn, record)
+            if isinstance(result, Conflict):
+                where = batch.paths[n] if n < len(batch.paths) else ""
+                conflict = Conflict(
+                    f"{where}.{result.field}" if where else result.field, result.message
+                )
+                if batch.strict:
+                    if guarded:
+                        conn.execute("ROLLBACK TO strict")
+                        conn.execute("RELEASE strict")
+                    return Outcome(0, conflict=conflict)
+                log.warning("DORA store skipped a record: %s: %s", conflict.field, conflict.message)
+                skipped.append(conflict)
+                continue
+            changed += result
+        if guarded:
+            conn.execute("RELEASE strict")
         if batch.delivery is not None:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO deliveries (key, received_at) VALUES (?, ?)",
+            conn.execute(
+                "INSERT INTO deliveries (key, received_at) VALUES (?, ?)",
                 (batch.delivery, self._clock()),
             )
-            if cur.rowcount == 0:
-                return Outcome(0, duplicate=True)
-        changed = 0
-        for record in batch.records:
-            if isinstance(record, Deployment):
-                changed += self._deployment(conn, record)
-            elif isinstance(record, Incident):
-                changed += self._incident(conn, record)
-            elif isinstance(record, Commit):
-                conn.execute(
-                    UPSERT_COMMIT,
-                    (record.service, record.sha, record.committed_at, record.parent, record.rework),
-                )
-                changed += 1
-        return Outcome(changed)
+        return Outcome(changed, skipped=tuple(skipped))
 
-    def _deployment(self, conn: sqlite3.Connection, d: Deployment) -> int:
+    def _record(self, conn: sqlite3.Connection, record: object) -> int | Conflict:
+        if isinstance(record, Deployment):
+            return self._deployment(conn, record)
+        if isinstance(record, Incident):
+            return self._incident(conn, record)
+        if isinstance(record, Commit):
+            return self._commit(conn, record)
+        if isinstance(record, Coverage):
+            return self._cover(conn, record)
+        raise TypeError(f"not a DORA record: {record!r}")
+
+    # Deployments ---------------------------------------------------------------------
+
+    def _deployment(self, conn: sqlite3.Connection, d: Deployment) -> int | Conflict:
         row = conn.execute(
             UPSERT_DEPLOYMENT,
             (d.key, d.service, d.environment, d.status, d.finished_at, d.sha, d.rework),
         ).fetchone()
         if row is None:
-            # Unchanged deployment; a poller may still bring the commits a webhook lacked.
             existing = conn.execute(
-                "SELECT id, status, finished_at FROM deployments WHERE key = ?", (d.key,)
+                "SELECT id, status, finished_at, environment FROM deployments "
+                "WHERE service = ? AND key = ?",
+                (d.service, d.key),
             ).fetchone()
-            if d.commits and existing and existing[1] == "success":
-                self._ship(conn, existing[0], d, existing[2])
+            if existing[3] != d.environment:
+                return Conflict(
+                    "environment",
+                    f"deployment {_show(d.key)} of service {d.service!r} is stored in "
+                    f"environment {existing[3]!r}, not {d.environment!r}",
+                )
+            # Unchanged deployment; a poller may still bring the commits a webhook lacked.
+            if d.commits and existing[1] == "success":
+                before = conn.execute(
+                    PREVIOUS,
+                    {
+                        "service": d.service,
+                        "environment": d.environment,
+                        "finished": existing[2],
+                        "id": existing[0],
+                    },
+                ).fetchone()
+                self._ship(conn, existing[0], d, existing[2], before[0] if before else None)
             return 0
-        deployment_id = int(row[0])
+        deployment_id, previous, has_incidents, failed = row
+        # Failed deployment recovery (inserts only; status updates are schema triggers).
+        if d.status == "failure" or (d.status == "success" and failed):
+            conn.execute(
+                RECOVERED_BY_NEXT_SQL if d.status == "failure" else RECOVERS_FAILURES_SQL,
+                {
+                    "id": deployment_id,
+                    "service": d.service,
+                    "environment": d.environment,
+                    "finished": d.finished_at,
+                },
+            )
         if d.status == "success":
-            self._ship(conn, deployment_id, d, d.finished_at)
-        conn.execute(
-            RELINK,
-            {
-                "id": deployment_id,
-                "key": d.key,
-                "success": d.status == "success",
-                "service": d.service,
-                "environment": d.environment,
-                "finished": d.finished_at,
-                "window": self.failure_window,
-            },
-        )
+            self._ship(conn, deployment_id, d, d.finished_at, previous)
+        if has_incidents:
+            conn.execute(
+                RELINK,
+                {
+                    "id": deployment_id,
+                    "key": d.key,
+                    "success": d.status == "success",
+                    "service": d.service,
+                    "environment": d.environment,
+                    "finished": d.finished_at,
+                    "window": self.failure_window,
+                },
+            )
+            if d.status == "success":
+                self._relink_root_causes(conn, d.service, d.environment)
         return 1
 
-    def _ship(self, conn: sqlite3.Connection, deployment_id: int, d: Deployment, at: float) -> None:
+    def _ship(
+        self,
+        conn: sqlite3.Connection,
+        deployment_id: int,
+        d: Deployment,
+        at: float,
+        previous: int | None,
+    ) -> None:
+        """Record the lead time of every commit the deployment ships (or why it has none).
+
+        `previous` is the id of the series' previous successful deployment (None: first).
+        """
         if d.commits is not None:
-            shipped = [(c.sha, c.committed_at, c.rework) for c in d.commits]
+            shipped = [
+                (c.sha, self._learn(conn, c), c.rework)
+                if isinstance(c, Commit)
+                else (c.sha, c.committed_at, c.rework)
+                for c in d.commits
+            ]
         else:
-            shipped = self._walk(conn, d, at)
-        conn.executemany(
-            UPSERT_LEAD_TIME,
-            [
-                (d.service, d.environment, sha, deployment_id, at, max(0.0, at - committed))
-                for sha, committed, _ in shipped
-            ],
-        )
+            stop = None
+            if previous is not None:
+                (stop,) = conn.execute(
+                    "SELECT sha FROM deployments WHERE id = ?", (previous,)
+                ).fetchone()
+            shipped = self._walk(conn, d, at, stop)
+        first = previous is None
+        since = self._since(conn, d.service, d.environment) if first else None
+        rows = []
+        rejected: dict[str, int] = {}
+        for sha, start, _ in shipped:
+            seconds, reason = self._judge(at, start, first, since)
+            if reason is not None:
+                rejected[reason] = rejected.get(reason, 0) + 1
+            rows.append((d.service, d.environment, sha, deployment_id, at, seconds, reason))
+        if len(rows) == 1:  # the common generic event: execute() costs less than executemany()
+            conn.execute(UPSERT_LEAD_TIME, rows[0])
+        else:
+            conn.executemany(UPSERT_LEAD_TIME, rows)
+        if rejected:
+            log.info(
+                "deployment %s of %s/%s: commits without a lead time: %s",
+                d.key,
+                d.service,
+                d.environment,
+                ", ".join(f"{n} {reason}" for reason, n in sorted(rejected.items())),
+            )
         if not d.rework and any(rework for _, _, rework in shipped):
             conn.execute("UPDATE deployments SET rework = 1 WHERE id = ?", (deployment_id,))
+        if first:
+            # This deployment may have taken the place of the series' first one.
+            self._reconsider_history(conn, d.service, d.environment)
+
+    @staticmethod
+    def _judge(
+        at: float, start: float | None, first: bool, since: float | None
+    ) -> tuple[float | None, str | None]:
+        """The lead time of a commit shipped at `at`, or why it has none."""
+        seconds = None if start is None else at - start
+        if seconds is not None and seconds < 0:
+            return seconds, AFTER_DEPLOYMENT
+        if first and (since is None or (start is not None and start < since)):
+            # The first deployment seen ships a backlog no earlier deployment can be
+            # ruled out for, unless history (a poll or backfill) covers its commits.
+            return seconds, BEFORE_HISTORY
+        if seconds is None:
+            return None, PENDING
+        return seconds, None
+
+    @staticmethod
+    def _since(conn: sqlite3.Connection, service: str, environment: str) -> float | None:
+        row = conn.execute(
+            "SELECT since FROM history WHERE service = ? AND environment = ?",
+            (service, environment),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def _reconsider_history(self, conn: sqlite3.Connection, service: str, environment: str) -> None:
+        """Readmit commits rejected as before_history that history or a predecessor covers."""
+        first = conn.execute(FIRST, (service, environment)).fetchone()
+        since = self._since(conn, service, environment)
+        conn.execute(
+            f"""
+            UPDATE lead_times SET reason = CASE WHEN seconds IS NULL THEN '{PENDING}' END
+            WHERE service = :service AND environment = :environment
+              AND reason = '{BEFORE_HISTORY}'
+              AND (deployment_id IS NOT :first
+                   OR (:since IS NOT NULL
+                       AND (seconds IS NULL OR shipped_at - seconds >= :since)))
+            """,
+            {
+                "service": service,
+                "environment": environment,
+                "first": first[0] if first else None,
+                "since": since,
+            },
+        )
 
     def _walk(
-        self, conn: sqlite3.Connection, d: Deployment, at: float
-    ) -> list[tuple[str, float, bool]]:
+        self, conn: sqlite3.Connection, d: Deployment, at: float, stop: str | None
+    ) -> list[tuple[str, float | None, bool]]:
         """Commits from the deployed SHA back along first parents to the last shipped one."""
         if not d.sha:
             return []
-        previous = conn.execute(
-            "SELECT sha FROM deployments WHERE service = ? AND environment = ? "
-            "AND status = 'success' AND finished_at < ? ORDER BY finished_at DESC LIMIT 1",
-            (d.service, d.environment, at),
-        ).fetchone()
-        stop = previous[0] if previous else None
-        out: list[tuple[str, float, bool]] = []
+        out: list[tuple[str, float | None, bool]] = []
         sha: str | None = d.sha
         seen: set[str] = set()
         while sha and sha != stop and sha not in seen and len(seen) < MAX_WALK:
             seen.add(sha)
             row = conn.execute(
-                "SELECT committed_at, parent, rework FROM commits WHERE service = ? AND sha = ?",
+                "SELECT committed_at, parent, rework, pull, head, started_at FROM commits "
+                "WHERE service = ? AND sha = ?",
                 (d.service, sha),
             ).fetchone()
             if row is None:
@@ -569,22 +635,232 @@ class EventStore:
             ).fetchone()
             if shipped is not None and shipped[0] < at:
                 break
-            if row[0] is not None:
-                out.append((sha, float(row[0]), bool(row[2])))
-            sha = row[1]
+            committed, parent, rework, pull, head, started = row
+            if pull is not None and started is None and head:
+                started = self._branch_start(conn, d.service, str(head), sha)
+            out.append((sha, change_start(committed, started, pull is not None), bool(rework)))
+            sha = parent
         return out
 
-    def _incident(self, conn: sqlite3.Connection, i: Incident) -> int:
-        row = conn.execute(
-            INSERT_INCIDENT,
-            {
-                "key": i.key,
-                "service": i.service,
-                "environment": i.environment,
-                "started": i.started_at,
-                "resolved": i.resolved_at,
-                "dkey": i.deployment_key,
-                "window": self.failure_window,
-            },
+    # Commits and coverage ------------------------------------------------------------
+
+    def _commit(self, conn: sqlite3.Connection, c: Commit) -> int:
+        start = self._learn(conn, c)
+        if start is not None:
+            self._resolve_pending(conn, c.service, c.sha, start)
+        return 1
+
+    def _learn(self, conn: sqlite3.Connection, c: Commit) -> float | None:
+        """Merge what a source says about a commit with what is stored; return its start."""
+        committed, pull, head, started = conn.execute(
+            UPSERT_COMMIT,
+            (
+                c.service,
+                c.sha,
+                c.committed_at,
+                c.parent,
+                c.rework,
+                c.pull,
+                c.head,
+                c.started_at,
+            ),
         ).fetchone()
-        return 0 if row is None else 1
+        if pull is not None and started is None and head:
+            started = self._branch_start(conn, c.service, str(head), c.sha)
+        return change_start(committed, started, pull is not None)
+
+    def _branch_start(
+        self, conn: sqlite3.Connection, service: str, head: str, merge: str
+    ) -> float | None:
+        """The first commit time of a request's branch, walked back from its head.
+
+        Branch pushes chain each commit to its first parent, and a new branch's first
+        commit has the parent NEW_BRANCH. Only a walk that reaches it has seen the whole
+        branch; any gap (an unknown commit or parent) leaves the start unknown.
+        """
+        earliest: float | None = None
+        sha: str | None = head
+        seen: set[str] = set()
+        while sha and sha not in seen and len(seen) < MAX_WALK:
+            seen.add(sha)
+            row = conn.execute(
+                "SELECT committed_at, parent FROM commits WHERE service = ? AND sha = ?",
+                (service, sha),
+            ).fetchone()
+            if row is None or row[0] is None:
+                return None
+            earliest = row[0] if earliest is None else min(earliest, row[0])
+            sha = row[1]
+        if sha != NEW_BRANCH:
+            return None
+        if earliest is not None:
+            conn.execute(
+                "UPDATE commits SET started_at = ? WHERE service = ? AND sha = ?",
+                (earliest, service, merge),
+            )
+        return earliest
+
+    def _resolve_pending(
+        self, conn: sqlite3.Connection, service: str, sha: str, start: float
+    ) -> None:
+        """Give the shipments that waited for this commit's time their lead time."""
+        rows = conn.execute(
+            "SELECT environment, deployment_id, shipped_at FROM lead_times "
+            f"WHERE service = ? AND sha = ? AND reason = '{PENDING}'",
+            (service, sha),
+        ).fetchall()
+        for environment, deployment_id, shipped_at in rows:
+            first = conn.execute(FIRST, (service, environment)).fetchone()
+            is_first = first is not None and first[0] == deployment_id
+            since = self._since(conn, service, environment) if is_first else None
+            seconds, reason = self._judge(shipped_at, start, is_first, since)
+            conn.execute(
+                "UPDATE lead_times SET seconds = ?, reason = ? "
+                "WHERE service = ? AND environment = ? AND sha = ?",
+                (seconds, reason, service, environment, sha),
+            )
+
+    def _cover(self, conn: sqlite3.Connection, c: Coverage) -> int:
+        row = conn.execute(
+            "INSERT INTO history (service, environment, since) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET since = excluded.since "
+            "WHERE excluded.since < history.since RETURNING since",
+            (c.service, c.environment, c.since),
+        ).fetchone()
+        if row is not None:
+            self._reconsider_history(conn, c.service, c.environment)
+        return 0
+
+    # Incidents -----------------------------------------------------------------------
+
+    def _cause(
+        self,
+        conn: sqlite3.Connection,
+        service: str,
+        environment: str,
+        started: float,
+        deployment_key: str | None,
+        root: tuple[str, str] | None,
+    ) -> int | None:
+        """The deployment an incident is tied to: named, else by root cause, else by time."""
+        if deployment_key is not None:
+            row = conn.execute(
+                "SELECT id FROM deployments WHERE service = ? AND key = ?",
+                (service, deployment_key),
+            ).fetchone()
+        elif root is not None:
+            row = (
+                conn.execute(
+                    "SELECT deployment_id FROM lead_times WHERE service = ? AND environment = ? "
+                    "AND sha >= ? AND sha < ? ORDER BY shipped_at LIMIT 1",
+                    (service, environment, *root),
+                ).fetchone()
+                or conn.execute(
+                    "SELECT id FROM deployments WHERE service = ? AND environment = ? "
+                    "AND status = 'success' AND sha >= ? AND sha < ? ORDER BY finished_at LIMIT 1",
+                    (service, environment, *root),
+                ).fetchone()
+            )
+        else:
+            row = conn.execute(
+                "SELECT id FROM deployments WHERE service = ? AND environment = ? "
+                "AND status = 'success' AND finished_at <= ? "
+                "AND (? IS NULL OR finished_at >= ? - ?) ORDER BY finished_at DESC LIMIT 1",
+                (service, environment, started, self.failure_window, started, self.failure_window),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _relink_root_causes(self, conn: sqlite3.Connection, service: str, environment: str) -> None:
+        """Re-tie incidents naming a commit: a new deployment may be the one that shipped it."""
+        rows = conn.execute(
+            "SELECT id, root_cause, root_upper, deployment_id, started_at FROM incidents "
+            "WHERE service = ? AND environment = ? AND root_cause IS NOT NULL",
+            (service, environment),
+        ).fetchall()
+        for incident_id, low, high, current, started in rows:
+            cause = self._cause(conn, service, environment, started, None, (low, high))
+            if cause != current:
+                conn.execute(
+                    "UPDATE incidents SET deployment_id = ? WHERE id = ?", (cause, incident_id)
+                )
+
+    def _incident(self, conn: sqlite3.Connection, i: Incident) -> int | Conflict:
+        root = root_range(i.root_cause) if i.root_cause else None
+        old = conn.execute(
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE service = ? AND key = ?",
+            (i.service, i.key),
+        ).fetchone()
+        if old is None:
+            conn.execute(
+                "INSERT INTO incidents (key, service, environment, started_at, resolved_at, "
+                "restored, deployment_key, deployment_id, root_cause, root_upper) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    i.key,
+                    i.service,
+                    i.environment,
+                    i.started_at,
+                    i.resolved_at,
+                    None if i.resolved_at is None else i.resolved_at - i.started_at,
+                    i.deployment_key,
+                    self._cause(
+                        conn, i.service, i.environment, i.started_at, i.deployment_key, root
+                    ),
+                    root[0] if root else None,
+                    root[1] if root else None,
+                ),
+            )
+            return 1
+        incident_id, environment, started, resolved, deployment_key, root_cause = old
+        # An incident gains its resolved_at once; a later, different one is ignored (as
+        # Alertmanager may resend), so it is not part of what can conflict.
+        stored = {
+            "environment": environment,
+            "started_at": started,
+            "deployment_id": deployment_key,
+            "root_cause": root_cause,
+        }
+        given = {
+            "environment": i.environment,
+            "started_at": i.started_at,
+            "deployment_id": i.deployment_key,
+            "root_cause": root[0] if root else None,
+        }
+        for name, value in given.items():
+            before = stored[name]
+            # What the incident already says cannot change; what it did not say can be added.
+            if value is not None and before is not None and value != before:
+                return Conflict(
+                    name,
+                    f"incident {_show(i.key)} of service {i.service!r} is stored with {name} "
+                    f"{_show(before)}, not {_show(value)}",
+                )
+        changes: dict[str, Any] = {}
+        if resolved is None and i.resolved_at is not None:
+            changes |= {"resolved_at": i.resolved_at, "restored": i.resolved_at - started}
+        named = deployment_key is not None or root_cause is not None
+        if not named and (i.deployment_key is not None or root is not None):
+            changes |= {
+                "deployment_key": i.deployment_key,
+                "root_cause": root[0] if root else None,
+                "root_upper": root[1] if root else None,
+                "deployment_id": self._cause(
+                    conn, i.service, environment, started, i.deployment_key, root
+                ),
+            }
+        if not changes:
+            return 0
+        assignments = ", ".join(f"{column} = :{column}" for column in changes)
+        conn.execute(
+            f"UPDATE incidents SET {assignments} WHERE id = :id", {**changes, "id": incident_id}
+        )
+        return 1
+
+
+def _show(value: object) -> str:
+    """A stored value as the sender wrote it: times in RFC 3339, generic ids without prefix."""
+    if isinstance(value, float):
+        return iso(value)
+    if isinstance(value, str) and value.startswith("events:"):
+        return repr(value.removeprefix("events:"))
+    return repr(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from agent.config import parse
 from agent.settings import Settings
 from exporters.base import Context
 from tests.agent.test_runtime import FakeExporter, FlakySource
+from tests.support.waiting import wait_ready
 
 CONFIG = parse("version: 1\nproject: acme\nagent: {metrics_token_env: TEST_METRICS_TOKEN}\n")
 OPEN = parse("version: 1\nproject: acme\n")
@@ -51,19 +53,30 @@ async def test_metrics_bearer_token(aiohttp_client, tmp_path: Path) -> None:  # 
     assert right.status == 200
 
 
+class HeldSource(FlakySource):
+    """Its polls wait until the test releases them."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.release = asyncio.Event()
+
+    async def poll(self) -> None:
+        await self.release.wait()
+        await super().poll()
+
+
 async def test_ready_waits_for_first_poll(aiohttp_client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    source = FlakySource("slow")
+    source = HeldSource("slow")
     exporter = FakeExporter([source])
     client = await client_for(aiohttp_client, tmp_path, {}, exporter)
     assert (await client.get("/-/healthy")).status == 200
-    # The poll task runs in the background; once it has run, the agent is ready.
-    for _ in range(100):
-        if (await client.get("/-/ready")).status == 200:
-            break
-        import asyncio
-
-        await asyncio.sleep(0.01)
-    assert (await client.get("/-/ready")).status == 200
+    # The first poll cannot finish until released: not ready, and saying what it waits for.
+    waiting = await client.get("/-/ready")
+    assert waiting.status == 503
+    assert "waiting for first poll of: test/slow" in await waiting.text()
+    source.release.set()
+    await wait_ready(client, timeout=10)
+    assert source.polls == 1
     page = await (await client.get("/")).text()
     assert "<td>slow</td>" in page and "acme" in page
 

@@ -9,8 +9,16 @@ from collections.abc import Iterator, Sequence
 import pytest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent.runtime import Exposition, MetricsEndpoint, PollLoop, Runtime, backoff_delay
+from agent.runtime import (
+    Exposition,
+    MetricsEndpoint,
+    PollLoop,
+    Runtime,
+    backoff_delay,
+    poll_timeout,
+)
 from exporters.base import SourceError
+from tests.support.waiting import wait_until_async
 
 
 class FlakySource:
@@ -137,17 +145,48 @@ async def test_runtime_self_metrics(fmt: bool) -> None:
 
 
 async def test_runtime_start_stop_lifecycle() -> None:
-    exporter = FakeExporter([FlakySource("s")])
+    source = FlakySource("s")
+    exporter = FakeExporter([source])
     runtime = Runtime([exporter])
     await runtime.start()
     assert exporter.started
-    for _ in range(10):  # the poll task runs as soon as the loop gets control
-        await asyncio.sleep(0)
-    assert exporter.pollers[0].polls == 1
-    assert runtime.ready
+    tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("poll:")]
+    assert [t.get_name() for t in tasks] == ["poll:test/s"]
+    await wait_until_async(lambda: runtime.ready, timeout=10, what="the first poll")
+    assert source.polls == 1  # then the loop sleeps its 60 s interval
     await runtime.stop()
     assert exporter.stopped
-    # Stopped loops poll no more: the interval sleep was cancelled, not left pending.
-    await asyncio.sleep(0.01)
-    assert exporter.pollers[0].polls == 1
-    assert all(task.done() for task in asyncio.all_tasks() if task.get_name().startswith("poll:"))
+    # Stopped loops poll no more: a cancelled task cannot run again, so no waiting is needed
+    # to see that the interval sleep was cancelled rather than left pending.
+    assert all(t.cancelled() for t in tasks)
+    assert source.polls == 1
+
+
+class HangingSource:
+    """A read that never returns, like a FIFO in a FOCUS glob."""
+
+    exporter = "test"
+    name = "hung"
+    interval = 60.0
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def poll(self) -> None:
+        await self.release.wait()
+
+
+async def test_a_poll_that_never_returns_turns_the_source_down() -> None:
+    source = HangingSource()
+    loop = PollLoop(source, rand=lambda: 1.0, timeout=0.05)
+    delay = await loop.poll_once()
+    assert not loop.state.up
+    assert loop.state.errors == {"timeout": 1}
+    assert loop.state.last_error == "timeout: poll did not finish within 0s"
+    assert delay == 5.0  # first failure: the minimum backoff
+
+
+def test_poll_timeout_follows_the_interval_within_bounds() -> None:
+    assert poll_timeout(15.0) == 60.0
+    assert poll_timeout(300.0) == 300.0
+    assert poll_timeout(6 * 3600.0) == 900.0

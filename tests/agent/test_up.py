@@ -57,3 +57,15 @@ def test_grafana_provisioning_points_at_generated_dashboards(tmp_path: Path, roo
     assert provider["options"]["path"] == str(gen / "grafana" / "dashboards")
     datasource = yaml.safe_load((prov / "datasources" / "opslens.yaml").read_text())
     assert datasource["datasources"][0]["url"] == "http://127.0.0.1:9090"
+
+
+def test_demo_starts_from_a_fresh_dora_history(tmp_path: Path, root: Path) -> None:
+    """Yesterday's demo events reuse today's ids with other times: a conflict (409)."""
+    from agent.cli.up import prepare_demo
+
+    stale = tmp_path / "dora" / "events.db"
+    stale.parent.mkdir()
+    stale.write_bytes(b"yesterday's demo history")
+    prepare_demo(tmp_path, root)
+    assert not stale.exists()
+    assert (tmp_path / "demo" / "opslens.yaml").exists()

@@ -11,21 +11,41 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.app import UNMATCHED, instrument_aiohttp
 from exporters.app.aiohttp_middleware import HTTP_METRICS
+from tests.support.clocks import FakeTimer
+
+SLOW_SECONDS = 0.25  # between the 0.2 and 0.3 bounds, and exact in binary
+
+
+class Gate:
+    """Holds `/held` requests inside the handler until the test lets them go."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
     return registry.get_sample_value(name, labels)
 
 
-def make_app(registry: CollectorRegistry) -> web.Application:
+def make_app(
+    registry: CollectorRegistry, timer: FakeTimer | None = None, gate: Gate | None = None
+) -> web.Application:
     app = web.Application()
+    timer = timer or FakeTimer()
+    gate = gate or Gate()
 
     async def order(request: web.Request) -> web.Response:
         return web.json_response({"id": request.match_info["id"]})
 
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(0.22)
+        timer.advance(SLOW_SECONDS)
         return web.Response(text="slow")
+
+    async def held(request: web.Request) -> web.Response:
+        gate.entered.set()
+        await gate.release.wait()
+        return web.Response(text="released")
 
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("handler bug")
@@ -36,9 +56,10 @@ def make_app(registry: CollectorRegistry) -> web.Application:
     app.router.add_get("/orders/{id}", order)
     app.router.add_post("/orders", order)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/held", held)
     app.router.add_get("/boom", boom)
     app.router.add_get("/gone", gone)
-    instrument_aiohttp(app, registry)
+    instrument_aiohttp(app, registry, timer=timer)
     return app
 
 
@@ -67,20 +88,28 @@ async def test_counts_by_route_template_and_status(aiohttp_client) -> None:
 
 async def test_histogram_buckets_and_sum(aiohttp_client) -> None:
     registry = CollectorRegistry()
-    client = await aiohttp_client(make_app(registry))
+    timer = FakeTimer(start=100.0)
+    client = await aiohttp_client(make_app(registry, timer))
     for _ in range(2):
         await client.get("/orders/1")
+    await client.get("/slow")
     await client.get("/slow")
     fast = {"method": "GET", "route": "/orders/{id}"}
     slow = {"method": "GET", "route": "/slow"}
     h = "http_request_duration_seconds"
+
+    def bucket(labels: dict[str, str], le: str) -> float | None:
+        return registry.get_sample_value(f"{h}_bucket", {**labels, "le": le})
+
+    # The fake timer stood still through the fast requests: they took exactly 0 s.
     assert registry.get_sample_value(f"{h}_count", fast) == 2
-    assert registry.get_sample_value(f"{h}_bucket", {**fast, "le": "0.1"}) == 2
-    assert registry.get_sample_value(f"{h}_bucket", {**slow, "le": "0.2"}) == 0
-    assert registry.get_sample_value(f"{h}_bucket", {**slow, "le": "0.5"}) == 1
-    assert registry.get_sample_value(f"{h}_bucket", {**slow, "le": "+Inf"}) == 1
-    slow_sum = registry.get_sample_value(f"{h}_sum", slow)
-    assert slow_sum is not None and 0.22 <= slow_sum < 0.5
+    assert bucket(fast, "0.005") == 2
+    assert registry.get_sample_value(f"{h}_sum", fast) == 0.0
+    # Each slow request took what its handler advanced the timer by, and nothing else.
+    assert bucket(slow, "0.2") == 0
+    assert bucket(slow, "0.3") == 2
+    assert bucket(slow, "+Inf") == 2
+    assert registry.get_sample_value(f"{h}_sum", slow) == 2 * SLOW_SECONDS
 
 
 async def pipelined(port: int, paths: list[str]) -> list[int]:
@@ -126,14 +155,14 @@ async def test_ten_thousand_raw_paths_make_one_route_series(aiohttp_client) -> N
 
 async def test_in_flight_gauge(aiohttp_client) -> None:
     registry = CollectorRegistry()
-    client = await aiohttp_client(make_app(registry))
-    task = asyncio.create_task(client.get("/slow"))
-    for _ in range(100):
-        if value(registry, "http_requests_in_flight") == 1:
-            break
-        await asyncio.sleep(0.005)
+    gate = Gate()
+    client = await aiohttp_client(make_app(registry, gate=gate))
+    assert value(registry, "http_requests_in_flight") == 0
+    task = asyncio.create_task(client.get("/held"))
+    await asyncio.wait_for(gate.entered.wait(), timeout=10)
     assert value(registry, "http_requests_in_flight") == 1
-    await task
+    gate.release.set()
+    assert (await task).status == 200
     assert value(registry, "http_requests_in_flight") == 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -15,9 +14,11 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Mount, Route
 
 from exporters.app import UNMATCHED, PrometheusASGIMiddleware
+from tests.support.clocks import FakeTimer
 
 TOTAL = "http_requests_total"
 DURATION = "http_request_duration_seconds"
+SLOW_SECONDS = 0.25  # between the 0.2 and 0.3 bounds, and exact in binary
 
 
 async def order(request: Request) -> JSONResponse:
@@ -25,7 +26,7 @@ async def order(request: Request) -> JSONResponse:
 
 
 async def slow(request: Request) -> PlainTextResponse:
-    await asyncio.sleep(0.22)
+    request.app.state.timer.advance(SLOW_SECONDS)
     return PlainTextResponse("slow")
 
 
@@ -37,9 +38,9 @@ async def item(request: Request) -> JSONResponse:
     return JSONResponse(request.path_params)
 
 
-def starlette_app() -> Starlette:
+def starlette_app(timer: FakeTimer | None = None) -> Starlette:
     items = [Route("/items/{item_id}", item)]
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/orders/{id}", order, methods=["GET"]),
             Route("/slow", slow),
@@ -47,6 +48,8 @@ def starlette_app() -> Starlette:
             Mount("/api/{version}", routes=items),
         ]
     )
+    app.state.timer = timer or FakeTimer()
+    return app
 
 
 async def call(app: PrometheusASGIMiddleware, method: str, path: str) -> int:
@@ -108,17 +111,23 @@ async def test_starlette_counts_by_template_status_and_exception() -> None:
 
 async def test_histogram_exact_counts() -> None:
     registry = CollectorRegistry()
-    app = PrometheusASGIMiddleware(starlette_app(), registry)
+    timer = FakeTimer(start=100.0)
+    app = PrometheusASGIMiddleware(starlette_app(timer), registry, timer=timer)
     async with client(app) as c:
         await c.get("/slow")
         await c.get("/orders/1")
+    value = registry.get_sample_value
     slow = {"method": "GET", "route": "/slow"}
-    assert registry.get_sample_value(f"{DURATION}_bucket", {**slow, "le": "0.2"}) == 0
-    assert registry.get_sample_value(f"{DURATION}_bucket", {**slow, "le": "0.5"}) == 1
-    assert registry.get_sample_value(f"{DURATION}_count", slow) == 1
-    fast = {"method": "GET", "route": "/orders/{id}", "le": "0.1"}
-    assert registry.get_sample_value(f"{DURATION}_bucket", fast) == 1
-    assert registry.get_sample_value("http_requests_in_flight") == 0
+    # The slow request took exactly what its handler advanced the timer by.
+    assert value(f"{DURATION}_bucket", {**slow, "le": "0.2"}) == 0
+    assert value(f"{DURATION}_bucket", {**slow, "le": "0.3"}) == 1
+    assert value(f"{DURATION}_count", slow) == 1
+    assert value(f"{DURATION}_sum", slow) == SLOW_SECONDS
+    # The timer stood still through the fast one: 0 s, in the lowest bucket.
+    fast = {"method": "GET", "route": "/orders/{id}"}
+    assert value(f"{DURATION}_bucket", {**fast, "le": "0.005"}) == 1
+    assert value(f"{DURATION}_sum", fast) == 0.0
+    assert value("http_requests_in_flight") == 0
 
 
 async def test_ten_thousand_raw_paths_make_one_route_series() -> None:

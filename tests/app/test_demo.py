@@ -6,7 +6,6 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from exporters.app.demo import FaultSchedule, LoadGenerator, create_app, load_url
 from tests.support.procs import free_port, require, wait_http
+from tests.support.waiting import wait_until
 
 
 def test_schedule_is_three_minutes_in_every_ten_from_start() -> None:
@@ -97,13 +97,18 @@ def test_demo_entry_point_serves_traffic_and_stops_cleanly(tmp_path: Path) -> No
     proc = subprocess.Popen([*argv, "--rate", "50"], stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", timeout=15, proc=proc)
-        body = b""
-        for _ in range(100):
+        scraped: list[bytes] = []
+
+        def scrape_with_errors() -> bytes | None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                body = r.read()
-            if b'status="500"' in body:
-                break
-            time.sleep(0.1)
+                scraped.append(r.read())
+            return scraped[-1] if b'status="500"' in scraped[-1] else None
+
+        body = wait_until(
+            scrape_with_errors,
+            timeout=15,
+            what=lambda: f"a counted 5xx; last scrape:\n{scraped[-1].decode() if scraped else ''}",
+        )
         text = body.decode()
         # The demo starts in an incident: load arrives and 5xx are already counted.
         assert 'route="/products/{id}"' in text and 'status="500"' in text

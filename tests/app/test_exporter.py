@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from exporters.app.exporter import build
 from exporters.base import Context, Exporter
 from exporters.catalogue import APP
 from tests.support.procs import free_port, require
+from tests.support.waiting import wait_ready
 
 CONFIG = """
 version: 1
@@ -137,10 +137,7 @@ async def test_agent_serves_app_metrics_and_source_health(
     config = parse(CONFIG.format(port=target, dead=free_port()))
     settings = Settings(config=config, exporters=("app",), context=Context(data_dir=tmp_path))
     client = await aiohttp_client(create_app(settings))
-    for _ in range(100):
-        if (await client.get("/-/ready")).status == 200:
-            break
-        await asyncio.sleep(0.05)
+    await wait_ready(client)
     text = await (await client.get("/metrics")).text()
     assert 'opslens_source_up{exporter="app",source="host"} 1.0' in text
     assert 'opslens_source_up{exporter="app",source="probe:nothing-there"} 1.0' in text

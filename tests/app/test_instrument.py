@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -44,6 +45,15 @@ def test_histogram_is_cumulative_with_le_boundaries_inclusive() -> None:
     total = registry.get_sample_value("http_request_duration_seconds_sum", labels)
     assert total == pytest.approx(0.004 + 0.2 + 0.2000001 + 0.7 + 12.0)
     assert registry.get_sample_value("http_requests_in_flight") == 0
+
+
+def test_requests_are_timed_with_perf_counter_unless_a_timer_is_given() -> None:
+    assert HttpMetrics(CollectorRegistry()).timer is time.perf_counter
+
+    def timer() -> float:
+        return 0.0
+
+    assert HttpMetrics(CollectorRegistry(), timer=timer).timer is timer
 
 
 def test_default_buckets_include_the_200ms_objective() -> None:

@@ -20,7 +20,7 @@ from tests.support.procs import free_port
 NOT_AFTER = datetime(2031, 6, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def target_app() -> web.Application:
+def target_app(hung: asyncio.Event) -> web.Application:
     async def ok(request: web.Request) -> web.Response:
         return web.Response(text="ok " * 1000)
 
@@ -31,8 +31,10 @@ def target_app() -> web.Application:
         raise web.HTTPMovedPermanently("/healthz")
 
     async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
-        return web.Response(text="late")
+        hung.set()
+        # Never answers: only the probe's timeout or the server's shutdown ends it.
+        await asyncio.Event().wait()
+        return web.Response(text="never sent")
 
     app = web.Application()
     app.router.add_get("/healthz", ok)
@@ -43,8 +45,11 @@ def target_app() -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serve(ssl_context: ssl.SSLContext | None = None) -> AsyncIterator[str]:
-    runner = web.AppRunner(target_app(), shutdown_timeout=0.1)
+async def serve(
+    ssl_context: ssl.SSLContext | None = None, hung: asyncio.Event | None = None
+) -> AsyncIterator[str]:
+    """Serve the target app; `hung` is set once a request reaches `/hang`."""
+    runner = web.AppRunner(target_app(hung or asyncio.Event()), shutdown_timeout=0.1)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context).start()
@@ -135,7 +140,8 @@ async def test_https_with_untrusted_certificate_fails(prober: Prober, tls) -> No
 
 async def test_collector_labels_and_scrape_never_waits_for_a_probe(prober: Prober, tls) -> None:
     context, ca_file = tls
-    async with serve(context) as base:
+    hung = asyncio.Event()
+    async with serve(context, hung) as base:
         good = ProbePoller(
             ProbeSpec("shop-health", f"{base}/healthz", service="shop-api", ca_file=ca_file), prober
         )
@@ -144,7 +150,7 @@ async def test_collector_labels_and_scrape_never_waits_for_a_probe(prober: Probe
         registry.register(ProbeCollector([good, slow]))
         await good.poll()
         pending = asyncio.create_task(slow.poll())
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(hung.wait(), timeout=10)
         assert not pending.done()
         # The slow probe is in flight: a scrape returns at once without it.
         value = registry.get_sample_value

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from agent.generate.rules import render as render_rules
 from agent.generate.rules.slo import VALUE
 from exporters.app import instrument_aiohttp
 from tests.support.procs import free_port, prometheus, require
+from tests.support.waiting import wait_until_async
 
 PAGE_FAST = slo_alert("burning", "availability", "fast")
 PAGE_HEALTHY = slo_alert("healthy", "availability", "fast")
@@ -145,11 +145,13 @@ async def test_prometheus_pages_on_fast_burn_and_not_on_healthy_rate(tmp_path: P
             # first seconds, until its 5m window holds two scrapes).
             healthy = [a for a in alerts if a["labels"].get("service") == "healthy"]
             assert not [a for a in healthy if "ErrorBudgetBurn" in a["labels"]["alertname"]]
+
             # The healthy service's first burn rate may come an evaluation after the page.
-            deadline = time.monotonic() + 30
-            while len(burn := await query(session, url, "opslens_slo:burn_rate:ratio_rate5m")) < 2:
-                assert time.monotonic() < deadline, burn
-                await asyncio.sleep(0.5)
+            async def both() -> dict[str, float] | None:
+                burn = await query(session, url, "opslens_slo:burn_rate:ratio_rate5m")
+                return burn if len(burn) == 2 else None
+
+            burn = await wait_until_async(both, 30, "both services' burn rates", interval=0.5)
             assert 30 < burn["burning"] < 70
             assert burn["healthy"] < 14.4
     finally:
@@ -164,14 +166,19 @@ async def test_prometheus_pages_on_fast_burn_and_not_on_healthy_rate(tmp_path: P
 async def wait_for_firing(
     session: aiohttp.ClientSession, url: str, name: str, timeout: float
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    seen: list[list[dict[str, Any]]] = [[]]
+
+    async def firing() -> list[dict[str, Any]] | None:
         async with session.get(f"{url}/api/v1/alerts") as response:
-            alerts = (await response.json())["data"]["alerts"]
+            seen[0] = alerts = (await response.json())["data"]["alerts"]
         if any(a["labels"]["alertname"] == name and a["state"] == "firing" for a in alerts):
             return alerts
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{name} did not fire within {timeout}s; alerts: {alerts}")
+        return None
+
+    # Prometheus evaluates once a second: asking more often would only repeat answers.
+    return await wait_until_async(
+        firing, timeout, what=lambda: f"{name} to fire; alerts: {seen[0]}", interval=0.5
+    )
 
 
 async def query(session: aiohttp.ClientSession, url: str, expr: str) -> dict[str, float]:

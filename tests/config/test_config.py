@@ -50,7 +50,7 @@ def test_minimal_config_has_defaults() -> None:
     assert config.agent.listen == "127.0.0.1:10470"
     assert config.cost.max_series == 5000
     assert config.dora.environments == ["production"]
-    assert config.dora.failure_window.prom() == "1d"
+    assert config.dora.failure_window is None  # no time limit on attribution by default
     assert config.notify.escalation == {}
     assert config.dashboards == [
         "executive",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from agent.settings import Settings
 from exporters.base import Context, SourceError
 from exporters.cost.aws_cost_explorer import classify, parse_budgets, parse_cost_and_usage
 from exporters.cost.exporter import CostExporter, build
+from exporters.cost.model import Line
+from tests.support.waiting import wait_ready
 
 from .conftest import AwsProxy, ce_page
 from .support import FakeClock, config, scrape, total, value
@@ -45,6 +47,7 @@ def ce_config(url: str, cap: int = 50, extra: str = "", budgets: str = "") -> Co
     return config(
         f"""  poll_interval: 6h
   daily_request_cap: {cap}
+  settle_days: 0
   sources:
     - type: aws_cost_explorer
       name: aws
@@ -105,8 +108,10 @@ def test_parse_pages_with_tag_groups() -> None:
     )
     day = date(2026, 11, 19)
     assert ledger == {
-        ("AWS", "123", EC2, "", "USD", "billed", "payments"): {day: 14.0},
-        ("AWS", "123", EC2, "", "USD", "billed", ""): {day: 0.5},
+        Line(("AWS", "123", EC2, "", "USD", "billed", "", "payments"), "123"): {
+            day: Decimal("14.0")
+        },
+        Line(("AWS", "123", EC2, "", "USD", "billed", "", ""), "123"): {day: Decimal("0.5")},
     }
 
 
@@ -121,7 +126,8 @@ def test_parse_without_groups_uses_total() -> None:
         ]
     }
     ledger = parse_cost_and_usage([page], [], ["AmortizedCost"], {}, None)
-    assert ledger == {("AWS", "", "", "", "USD", "effective"): {date(2026, 11, 19): 3.0}}
+    key = ("AWS", "", "", "", "USD", "effective", "")
+    assert ledger == {Line(key): {date(2026, 11, 19): Decimal(3)}}
 
 
 def test_parse_budgets_keeps_monthly_and_daily_cost_budgets() -> None:
@@ -176,14 +182,6 @@ def test_classify(error: Exception, reason: str) -> None:
 
 
 # --- moto server ----------------------------------------------------------------------
-
-
-async def wait_ready(client: Any) -> None:
-    for _ in range(200):
-        if (await client.get("/-/ready")).status == 200:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("agent never became ready")
 
 
 @pytest.mark.integration

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from agent.runtime import Exposition
 from exporters import catalogue
 from exporters.cost.aws_cost_explorer import CostExplorerData, PaidApi
 from exporters.cost.exporter import CostExporter
-from exporters.cost.model import BudgetStatus
+from exporters.cost.model import BudgetStatus, Line
 
 from .support import FakeClock, at, config, scrape, value
 
 DAY = date(2026, 11, 19)
-KEY = ("AWS", "111", "ec2", "us-east-1", "USD", "billed")
+KEY = Line(("AWS", "111", "ec2", "us-east-1", "USD", "billed", ""))
 
 
 def exporter() -> CostExporter:
-    cfg = config("  budgets: [{name: all, amount: 100}]\n  sources: []\n")
+    cfg = config("  budgets: [{name: all, amount: 100}]\n  sources: []\n  settle_days: 0\n")
     exp = CostExporter(cfg.cost, clock=FakeClock(at(date(2026, 11, 20))))
-    ledger = {KEY: {date(2026, 11, d): 10.0 for d in range(1, 20)}}
+    ledger = {KEY: {date(2026, 11, d): Decimal(10) for d in range(1, 20)}}
     exp.publish_ledger("files", ledger)
     exp.publish_cost_explorer(
         "aws",
         CostExplorerData(
-            ledger={KEY: {DAY: 5.0}},
+            ledger={KEY: {DAY: Decimal(5)}},
             paid=PaidApi({"GetCostAndUsage": 7}, daily_cap=50, cap_reached=False),
             forecast_remaining={},
             forecast_month=None,
@@ -56,7 +57,7 @@ def test_overlapping_sources_sum_into_one_series() -> None:
 def test_generation_changes_only_when_data_changes() -> None:
     exp = exporter()
     before = exp.generation()
-    exp.publish_ledger("files", {KEY: {date(2026, 11, d): 10.0 for d in range(1, 20)}})
+    exp.publish_ledger("files", {KEY: {date(2026, 11, d): Decimal(10) for d in range(1, 20)}})
     assert exp.generation() == before
-    exp.publish_ledger("files", {KEY: {date(2026, 11, d): 11.0 for d in range(1, 20)}})
+    exp.publish_ledger("files", {KEY: {date(2026, 11, d): Decimal(11) for d in range(1, 20)}})
     assert exp.generation() == before + 1

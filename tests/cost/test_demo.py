@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 from collections.abc import Callable
 from datetime import date
@@ -16,6 +15,7 @@ from agent.settings import Settings
 from exporters.base import Context
 from exporters.cost.demo import write_demo_focus
 from tests.support.procs import require
+from tests.support.waiting import wait_ready
 
 from .support import FakeClock, at, config, scrape, value
 
@@ -42,12 +42,7 @@ async def demo_scrape(tmp_path: Path, aiohttp_client: Any, today: date) -> str:
         context=Context(data_dir=tmp_path / "data", clock=FakeClock(at(today, 8))),
     )
     client = await aiohttp_client(create_app(settings))
-    for _ in range(400):
-        if (await client.get("/-/ready")).status == 200:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError("agent never became ready")
+    await wait_ready(client)
     response = await client.get("/metrics")
     assert response.status == 200
     text = await response.text()

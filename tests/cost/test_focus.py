@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 import shutil
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -18,13 +19,14 @@ from exporters.cost.exporter import CostExporter, build
 from exporters.cost.focus import FocusPoller, FocusReader
 from tests.conftest import SHARED_DATA
 
+from . import support
 from .support import (
     FIXTURES,
     FakeClock,
     at,
     config,
-    independent_sums,
-    quick_scrape,
+    focus_exporter,
+    poll,
     scrape,
     total,
     value,
@@ -32,44 +34,12 @@ from .support import (
 
 SAMPLE = SHARED_DATA / "focus" / "focus_1.0_sample_1000.csv"
 needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="shared FOCUS sample absent")
-CENT = 0.005
-
-
-def exporter_for(path: str, tmp_path: Path, clock: FakeClock, extra: str = "") -> CostExporter:
-    cfg = config(f"  sources: [{{type: focus, name: files, path: '{path}'}}]\n{extra}")
-    return build(cfg.cost, Context(data_dir=tmp_path / "data", clock=clock))
-
-
-def poll(exporter: CostExporter) -> None:
-    source = exporter.pollers[0]
-    assert isinstance(source, FocusPoller)
-    source.poll_sync()
 
 
 def reconcile(path: Path, tmp_path: Path, truth: Path | None = None) -> None:
-    """Every day's and every service's exposed sums equal an independent computation."""
-    by_day, by_service = independent_sums(truth or path)
-    days = sorted({d for d, _ in by_day})
-    clock = FakeClock(at(days[0] + timedelta(days=1)))
-    exporter = exporter_for(str(path), tmp_path, clock)
-    exposition = Exposition(exporter.collectors(), exporter.generation)
-    for day in days:
-        clock.set(at(day + timedelta(days=1)))
-        poll(exporter)
-        daily = quick_scrape(exposition.render(openmetrics=False), "cloudcost_daily")
-        for cost_type in ("billed", "effective", "list"):
-            exposed = total(daily, cost_type=cost_type)
-            expected = float(by_day[(day, cost_type)])
-            assert abs(exposed - expected) < CENT, (day, cost_type, exposed, expected)
-    # On the day after the last one, month to date covers the whole (single-month) file.
-    samples = scrape(exposition.render(openmetrics=False))
-    assert len({(d.year, d.month) for d in days}) == 1
-    for (service, cost_type), expected in by_service.items():
-        exposed = total(samples["cloudcost_month_to_date"], service=service, cost_type=cost_type)
-        assert abs(exposed - float(expected)) < CENT, (service, cost_type)
-    assert value(samples, "cloudcost_data_timestamp_seconds", source="files") == (
-        at(days[-1], 0).timestamp()
-    )
+    """Every day's, provider's and currency's exposed sums equal an independent computation."""
+    result = support.reconcile(str(path), [truth or path], tmp_path)
+    assert result.rows > 0 and result.max_cents < Decimal("0.5")
 
 
 @needs_sample
@@ -103,30 +73,41 @@ def test_own_fixture_reconciles_and_tolerates_quirks(tmp_path: Path) -> None:
 
 def test_quirks_map_to_labels(tmp_path: Path) -> None:
     clock = FakeClock(at(date(2024, 9, 4)))
-    exporter = exporter_for(
-        str(FIXTURES / "focus_small.csv"), tmp_path, clock, "  labels_from_tags: {team: team}\n"
+    exporter = focus_exporter(
+        str(FIXTURES / "focus_small.csv"),
+        tmp_path,
+        clock,
+        "  labels_from_tags: {team: team}\n  settle_days: 0\n",
     )
     poll(exporter)
     samples = scrape(Exposition(exporter.collectors(), exporter.generation).render(False))
     mtd = "cloudcost_month_to_date"
     ec2 = {"service": "Amazon Elastic Compute Cloud", "cost_type": "billed"}
-    # 10.50 + 1.25 + 0.25 on the 1st, a -2.00 credit and +2.00 on the 2nd (01:00-05:00 is
-    # 06:00 UTC), +6.00 on the 3rd (22:00-05:00 is 03:00 UTC next day).
-    assert value(samples, mtd, team="payments", **ec2) == pytest.approx(18.0)
-    assert value(samples, "cloudcost_daily", team="payments", **ec2) == pytest.approx(6.0)
-    # NULL/null region and tags become empty labels; malformed JSON tags too.
+    # 10.50 + 1.25 + 0.25 on the 1st, +2.00 on the 2nd (01:00-05:00 is 06:00 UTC), +6.00 on
+    # the 3rd (22:00-05:00 is 03:00 UTC next day); the -2.00 credit is its own category.
+    usage = {"team": "payments", "charge_category": "Usage", **ec2}
+    assert value(samples, mtd, **usage) == pytest.approx(20.0)
+    assert value(samples, mtd, team="payments", charge_category="Credit", **ec2) == -2.0
+    assert value(samples, "cloudcost_daily", **usage) == pytest.approx(6.0)
+    # NULL/null region and tags become empty labels; malformed JSON tags too, counted.
     s3 = {"service": "Amazon Simple Storage Service", "cost_type": "billed"}
     assert value(samples, mtd, region="", team="", **s3) == pytest.approx(8.0)
     assert value(samples, mtd, region="us-east-1", team="", **s3) == pytest.approx(4.0)
     # No SubAccountId: the billing account is the account.
     assert value(samples, mtd, account="/billingAccounts/42", cost_type="list") == 8.0
-    # The row with an unreadable ChargePeriodStart is dropped, not counted anywhere.
+    # The row with an unreadable ChargePeriodStart is dropped, not counted anywhere but in
+    # the drop counter.
     assert total(samples[mtd], cost_type="billed") == pytest.approx(18.0 + 12.0 + 7.77)
+    dropped = "opslens_source_rows_dropped_total"
+    assert value(samples, dropped, source="files", reason="unreadable_date") == 1
+    assert value(samples, "opslens_source_rows_defaulted_total", reason="malformed_tags") == 1
 
 
 def test_focus_1_3_service_provider_name(tmp_path: Path) -> None:
     clock = FakeClock(at(date(2024, 9, 3)))
-    exporter = exporter_for(str(FIXTURES / "focus_1.3_small.csv"), tmp_path, clock)
+    exporter = focus_exporter(
+        str(FIXTURES / "focus_1.3_small.csv"), tmp_path, clock, "  settle_days: 0\n"
+    )
     poll(exporter)
     samples = scrape(Exposition(exporter.collectors(), exporter.generation).render(False))
     daily = value(
@@ -148,7 +129,7 @@ def test_corrupt_file_is_reported_and_skipped(tmp_path: Path) -> None:
     (files / "truncated.csv").write_bytes(raw[: len(raw) // 2])
     (files / "cut.csv.gz").write_bytes(gzip.compress(raw)[:200])
     clock = FakeClock(at(date(2024, 9, 4)))
-    exporter = exporter_for(str(files / "*.csv*"), tmp_path, clock)
+    exporter = focus_exporter(str(files / "*.csv*"), tmp_path, clock, "  settle_days: 0\n")
     with pytest.raises(SourceError) as failed:
         poll(exporter)
     assert failed.value.reason == "corrupt_file"
@@ -165,7 +146,9 @@ def test_corrupt_file_is_reported_and_skipped(tmp_path: Path) -> None:
 
 
 def test_no_matching_files_fails_visibly(tmp_path: Path) -> None:
-    exporter = exporter_for(str(tmp_path / "none" / "*.csv"), tmp_path, FakeClock(at(date.today())))
+    exporter = focus_exporter(
+        str(tmp_path / "none" / "*.csv"), tmp_path, FakeClock(at(date.today()))
+    )
     with pytest.raises(SourceError) as failed:
         poll(exporter)
     assert failed.value.reason == "no_files"
@@ -182,10 +165,8 @@ def test_unchanged_files_are_not_reread_and_generation_holds(tmp_path: Path) -> 
     path = tmp_path / "a.csv"
     shutil.copy(FIXTURES / "focus_small.csv", path)
     clock = FakeClock(at(date(2024, 9, 4)))
-    exporter = CostExporter(config("  sources: []\n").cost, clock=clock)
-    poller = FocusPoller(
-        "files", str(path), 3600, (), CountingReader(), exporter.publish_ledger, clock
-    )
+    exporter = CostExporter(config("  sources: []\n  settle_days: 0\n").cost, clock=clock)
+    poller = FocusPoller("files", str(path), 3600, (), CountingReader(), exporter.publish_focus)
     poller.poll_sync()
     first = exporter.generation()
     poller.poll_sync()
@@ -203,11 +184,13 @@ def test_relative_path_resolves_against_the_config_folder(
     (config_dir / "billing").mkdir(parents=True)
     shutil.copy(FIXTURES / "focus_small.csv", config_dir / "billing" / "x.csv")
     monkeypatch.chdir(tmp_path)  # the working directory has no billing/ folder
-    cfg = config("  sources: [{type: focus, name: files, path: 'billing/*.csv'}]\n")
+    cfg = config(
+        "  sources: [{type: focus, name: files, path: 'billing/*.csv'}]\n  settle_days: 0\n"
+    )
     ctx = Context(data_dir=tmp_path / "data", clock=FakeClock(at(date(2024, 9, 4))))
     exporter = build(cfg.cost, replace(ctx, config_dir=config_dir))
     poll(exporter)
-    assert exporter.snapshot.sources["files"].summary.day == date(2024, 9, 3)
+    assert exporter.snapshot.sources["files"].summary.days[("AWS", "9999")] == date(2024, 9, 3)
 
 
 def test_large_line_items_are_summed_exactly(tmp_path: Path) -> None:
@@ -217,7 +200,7 @@ def test_large_line_items_are_summed_exactly(tmp_path: Path) -> None:
         "2024-09-02T00:00:00Z,5000000000.12,Big,AWS,USD\n"
         "2024-09-02T00:00:00Z,0.01,Big,AWS,USD\n"
     )
-    exporter = exporter_for(str(path), tmp_path, FakeClock(at(date(2024, 9, 3))))
+    exporter = focus_exporter(str(path), tmp_path, FakeClock(at(date(2024, 9, 4))))
     poll(exporter)
     samples = scrape(Exposition(exporter.collectors(), exporter.generation).render(False))
     assert value(samples, "cloudcost_daily", service="Big", cost_type="billed") == 5000000000.13

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.app import create_app
 from agent.config import Config, parse
 from agent.settings import Settings
-from agent.web.keys import RUNTIME
+from agent.web.keys import AGENT
 from exporters.base import Context
 from exporters.dora.exporter import DoraExporter
 
@@ -141,7 +141,7 @@ def agent(aiohttp_client: Any, tmp_path: Path) -> AgentFactory:
         )
         app = create_app(settings)
         client = await aiohttp_client(app)
-        exporter = app[RUNTIME].exporters[0]
+        exporter = app[AGENT].runtime.exporters[0]
         assert isinstance(exporter, DoraExporter)
         return Agent(client, exporter)
 

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import aiohttp
 import pytest
 
 from tests.support.procs import free_port, wait_http
+from tests.support.waiting import wait_until_async
 
 from .conftest import samples
 
@@ -85,18 +85,18 @@ async def test_sigkill_mid_flood_loses_no_acknowledged_event(tmp_path: Path) -> 
     stop = asyncio.Event()
     task = asyncio.create_task(flood(f"{base}/api/v1/events", acked, stop))
     try:
-        deadline = time.monotonic() + 20
-        while len(acked) < 1500 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await wait_until_async(
+            lambda: len(acked) >= 1500,
+            timeout=20,
+            what=lambda: f"1500 acknowledged events before the kill; got {len(acked)}",
+        )
         os.kill(proc.pid, signal.SIGKILL)  # mid-flood: requests are in flight
         proc.wait(10)
-        killed_at = len(acked)
-        stop.set()
-        await asyncio.wait_for(task, 10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert killed_at >= 1500, f"only {killed_at} events acknowledged before the kill"
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
     proc = start(tmp_path, port)
     try:

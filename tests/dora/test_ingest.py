@@ -189,7 +189,9 @@ async def test_each_delivery_twice_counts_once(agent: AgentFactory) -> None:
     scrape = await a.scrape()
     labels = {"service": "shop", "environment": "production"}
     assert value(scrape, "dora_deployments_total", **labels) == 1
-    assert value(scrape, "dora_lead_time_seconds_count", **labels) == 1
+    # The first deployment seen: its commit is a backlog, rejected once, not counted.
+    assert value(scrape, "dora_lead_time_seconds_count", **labels) is None
+    assert value(scrape, "dora_lead_time_rejected_total", reason="before_history", **labels) == 1
     assert value(scrape, "dora_incidents_total", **labels) == 1
     assert value(scrape, "dora_change_failures_total", **labels) == 1  # the alert came 1h after
 

@@ -14,7 +14,7 @@ from exporters.dora.config import AlertmanagerIncidents, GitHubSource, GitLabSou
 from exporters.dora.parse_alertmanager import parse_alertmanager
 from exporters.dora.parse_github import parse_github
 from exporters.dora.parse_gitlab import parse_gitlab
-from exporters.dora.records import BadInput, Commit, Deployment, Incident, parse_time
+from exporters.dora.records import NEW_BRANCH, BadInput, Commit, Deployment, Incident, parse_time
 from tests.conftest import SHARED_DATA
 
 WEBHOOKS = SHARED_DATA / "webhooks"
@@ -88,17 +88,26 @@ def test_github_push_feeds_history_and_tag_deletion_is_ignored() -> None:
     (commit,) = parse_github(
         "push", None, load("github/push.branch_with_commit.json"), HELLO, PROD
     ).records
+    # The push created the branch (`before` all zeros): its first commit starts the branch.
     assert commit == Commit(
-        "hello", "6113728f27ae82c7b1a177c8d03f9e96e0adf246", t("2019-05-15T15:19:25+00:00"), None
+        "hello",
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        t("2019-05-15T15:19:25+00:00"),
+        NEW_BRANCH,
     )
     assert parse_github("push", None, load("github/push.tag_deleted.json"), HELLO, PROD).empty
 
 
-def test_github_merged_pull_request_dates_the_merge_commit_from_the_pr() -> None:
+def test_github_merged_pull_request_ties_the_merge_commit_to_the_pr() -> None:
     payload = load("github/pull_request.closed.merged.json")
     (commit,) = parse_github("pull_request", None, payload, STATS, PROD).records
+    # No time from the PR's creation: the store dates it from the PR's first commit.
     assert commit == Commit(
-        "stats", "18936fb4b760b985e35fae9aa953a349703a4c53", t("2022-10-12T08:29:33+00:00")
+        "stats",
+        "18936fb4b760b985e35fae9aa953a349703a4c53",
+        None,
+        pull="17",
+        head="f359e26935437fa800e73cd5e4cf69b1c26c5b5c",
     )
     payload["pull_request"]["labels"] = [{"name": "hotfix"}]
     assert parse_github("pull_request", None, payload, STATS, PROD).records[0].rework  # type: ignore[union-attr]
@@ -173,7 +182,11 @@ def test_gitlab_pipeline_merge_request_push() -> None:
         "merge_request", None, load("gitlab/merge_request.merge.json"), GITLAB, PROD
     ).records
     assert merged == Commit(
-        "web", "78a76ee6b4992a6baf64c59fc4c44c7323d60438", t("2017-12-10T17:01:11+00:00")
+        "web",
+        "78a76ee6b4992a6baf64c59fc4c44c7323d60438",
+        None,
+        pull="1",
+        head="c4c79227ed610f1151f05bbc5be33b4f340d39c8",
     )
     assert parse_gitlab(
         "merge_request", None, load("gitlab/merge_request.open.json"), GITLAB, PROD
@@ -228,6 +241,40 @@ def test_alertmanager_prometheus_payload_without_truncated_alerts() -> None:
     records = parse_alertmanager(payload, settings, PROD, "production").records
     assert [r.service for r in records] == ["grafana", "nginx", "prometheus"]  # type: ignore[union-attr]
     assert all(isinstance(r, Incident) and r.resolved_at is None for r in records)
+
+
+def test_alertmanager_alert_names_its_root_cause() -> None:
+    payload = load("alertmanager/v4.firing.prometheus_generated.json")
+    settings = AlertmanagerIncidents(enabled=True, service_label="name")
+    first, second, third = payload["alerts"][:3]
+    first["annotations"] = {"root_cause": "  0ABC123def  "}
+    second["annotations"] = {"description": "Bad deploy. Root cause: 4f8cdefc9a9d53af16dd"}
+    third["annotations"] = {"description": "no commit named here"}
+    batch = parse_alertmanager(payload, settings, PROD, "production")
+    causes = [r.root_cause for r in batch.records]  # type: ignore[union-attr]
+    assert causes == ["0ABC123def", "4f8cdefc9a9d53af16dd", None]
+    # Alertmanager cannot fix what it sends: a conflict skips the alert, not the request.
+    assert not batch.strict and batch.paths == ("alerts[0]", "alerts[1]", "alerts[2]")
+
+
+def test_generic_events_keep_each_records_place_for_a_409() -> None:
+    from exporters.dora.parse_events import parse_events
+
+    def event(n: int, environment: str) -> dict[str, Any]:
+        return {
+            "kind": "incident",
+            "id": f"i{n}",
+            "service": "s",
+            "environment": environment,
+            "started_at": "2026-11-20T10:00:00Z",
+            "root_cause": "abc1234",
+        }
+
+    body = [event(0, "production"), event(1, "staging"), event(2, "production")]
+    batch = parse_events(body, PROD)
+    assert batch.strict and batch.paths == ("[0]", "[2]")
+    assert [r.root_cause for r in batch.records] == ["abc1234", "abc1234"]  # type: ignore[union-attr]
+    assert parse_events(event(0, "production"), PROD).paths == ("",)
 
 
 @pytest.mark.parametrize(

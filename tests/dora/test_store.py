@@ -10,8 +10,9 @@ import pytest
 
 from exporters.dora.config import Levels
 from exporters.dora.records import Batch, Commit, Deployment, Incident, ShippedCommit
+from exporters.dora.schema import MIGRATIONS
 from exporters.dora.snapshot import compute
-from exporters.dora.store import MIGRATIONS, EventStore, StoreError, connect, migrate
+from exporters.dora.store import EventStore, StoreError, connect, migrate
 
 DAY = 86400.0
 NOW = 1_800_000_000.0

@@ -3,15 +3,17 @@
 Timeline (now = 2026-11-30T00:00Z, failure_window 24h, only production counts):
 
 shop (generic events)                      api (GitHub webhooks + Alertmanager)
-  d1 ok   -40d  c1 committed -42d  (2d)      PR #7 opened -4d, squash-merged as s1 (pushed -3d)
-  d2 ok   -20d  c2 -20d6h (6h), c1 again     deploy 100 ok -3d+1h: s1 → lead 1d1h (PR start)
-  d3 FAIL -10d  c3 (not shipped)             push a2 (-1d5h), a3 'Revert …' (-1d4h)
-  d4 ok   -5d   rework, c3 -11d (6d), c4 1h  deploy 101 ok -1d: a3 4h, a2 5h (walks to s1); rework
-  d5 ok   -2d   c5 30m                       alert firing -1d+1h → caused by 101; resolved +2h
-  i1 -20d+2h (window → d2), restored 3h
+  d1 ok   -40d  c1 committed -42d: first     deploy 99 ok -6d: S0 (-7d): first deployment,
+          deployment seen → before_history     before_history
+  d2 ok   -20d  c2 -20d6h (6h), c1 again     branch feature/x pushed: B1 -4d2h, B2 -3d12h
+  d3 FAIL -10d  c3 (not shipped)             PR #7 (head B2) squash-merged as S1 (-3d)
+  d4 ok   -5d   rework, c3 -11d (6d), c4 1h  deploy 100 ok -3d+1h: S1 → 1d3h (from B1)
+  d5 ok   -2d   c5 30m; c6 dated 1h after    push a2 (-1d5h), a3 'Revert …' (-1d4h)
+          the deployment → after_deployment  deploy 101 ok -1d: a3 4h, a2 5h; rework
+  i1 -20d+2h (window → d2), restored 3h      alert firing -1d+1h → caused by 101; resolved +2h
   i2 -5d+1h deployment_id d4, restored 30m
   i3 -1d12h (window → d5), still open
-  i4 -30d no deployment within 24h, restored 2d
+  i4 -30d no deployment within 24h, restored 2d (unattributed)
 plus staging deployments and a non-critical alert, all ignored; every delivery sent twice.
 """
 
@@ -67,7 +69,7 @@ SHOP_EVENTS = [
     deployment("d2", -20 * DAY, commits=[("c2", -20 * DAY - 6 * HOUR), ("c1", -42 * DAY)]),
     deployment("d3", -10 * DAY, "failure", commits=[("c3", -11 * DAY)]),
     deployment("d4", -5 * DAY, rework=True, commits=[("c3", -11 * DAY), ("c4", -5 * DAY - HOUR)]),
-    deployment("d5", -2 * DAY, commits=[("c5", -2 * DAY - 1800)]),
+    deployment("d5", -2 * DAY, commits=[("c5", -2 * DAY - 1800), ("c6", -2 * DAY + HOUR)]),
     deployment("d5-staging", -2 * DAY, environment="staging", commits=[("c9", -9 * DAY)]),
     incident("i1", -20 * DAY + 2 * HOUR, 3 * HOUR),
     incident("i2", -5 * DAY + HOUR, 1800, "d4"),
@@ -122,23 +124,32 @@ def alert(state: str, severity: str = "critical", ends: float | None = None) -> 
     }
 
 
-S1, A2, A3 = "1" * 40, "2" * 40, "3" * 40
+S0, S1, A2, A3 = "0" * 39 + "1", "1" * 40, "2" * 40, "3" * 40
+B1, B2 = "b" * 39 + "1", "b" * 39 + "2"
+NEW_BRANCH = "0" * 40
 GITHUB = [
+    ("push", push(NEW_BRANCH, [(S0, -7 * DAY, "Start")])),
+    ("deployment_status", status(99, S0, -6 * DAY)),
+    # The PR's branch: its first push creates the branch, so its first commit is known.
+    ("push", {**push(NEW_BRANCH, [(B1, -4 * DAY - 2 * HOUR, "x: first")]), "ref": "refs/heads/x"}),
+    ("push", {**push(B1, [(B2, -3 * DAY - 12 * HOUR, "x: second")]), "ref": "refs/heads/x"}),
     (
         "pull_request",
         {
             "action": "closed",
+            "number": 7,
             "pull_request": {
+                "number": 7,
                 "merged": True,
                 "merge_commit_sha": S1,
-                "created_at": ts(-4 * DAY),
+                "created_at": ts(-4 * DAY),  # not used: lead time starts at the first commit
                 "labels": [],
-                "head": {"ref": "feature/x"},
+                "head": {"ref": "feature/x", "sha": B2},
             },
             "repository": REPO,
         },
     ),
-    ("push", push("0" * 40, [(S1, -3 * DAY, "Add x (#7)")])),
+    ("push", push(S0, [(S1, -3 * DAY, "Add x (#7)")])),
     ("deployment", status(100, S1, -3 * DAY + HOUR)),
     ("deployment_status", status(100, S1, -3 * DAY + HOUR)),
     ("deployment_status", status(100, S1, -3 * DAY + 2 * HOUR)),  # a second success status
@@ -174,18 +185,20 @@ EXPECTED_SHOP = {
     "dora_incidents_total": 4,
     "dora_incidents_open": 1,
     "dora_last_deployment_timestamp_seconds": None,  # checked below against the clock
-    "dora_lead_time_seconds_count": 5,
-    "dora_lead_time_seconds_sum": 172800 + 21600 + 518400 + 3600 + 1800,
+    "dora_lead_time_seconds_count": 4,  # c1 (first deployment) and c6 (after it) rejected
+    "dora_lead_time_seconds_sum": 21600 + 518400 + 3600 + 1800,
+    "dora_lead_time_pending": 0,
     "dora_time_to_restore_seconds_count": 3,
     "dora_time_to_restore_seconds_sum": 10800 + 1800 + 172800,
 }
+SHOP_REJECTED = {"before_history": 1, "after_deployment": 1}
 SHOP_LEAD_BUCKETS = {
     "3600.0": 2,
     "86400.0": 3,
-    "604800.0": 5,
-    "2592000.0": 5,
-    "15552000.0": 5,
-    "+Inf": 5,
+    "604800.0": 4,
+    "2592000.0": 4,
+    "15552000.0": 4,
+    "+Inf": 4,
 }
 SHOP_RESTORE_BUCKETS = {
     "3600.0": 1,
@@ -196,20 +209,23 @@ SHOP_RESTORE_BUCKETS = {
     "+Inf": 3,
 }
 SHOP_WINDOWS = {
-    # window: frequency, lead median, CFR, restore median, rework, levels (DF, LT, CFR, TTR)
-    "7d": (2 / 7, 3600, 1.0, 1800, 0.5, (2, 3, 0, 3)),
-    "30d": (3 / 30, 12600, 1.0, 10800, 0.25, (1, 3, 0, 2)),
-    "90d": (4 / 90, 21600, 0.8, 10800, 0.2, (1, 3, 0, 2)),
+    # window: frequency, days/week, days/month, lead median, CFR, restore median,
+    # recovery median, unattributed incidents, rework, levels (DF, LT, CFR, TTR)
+    "7d": (2 / 7, 2, None, 3600, 1.0, 1800, (5 * DAY + 5400) / 2, 0, 0.5, (2, 3, 0, 3)),
+    "30d": (3 / 30, 0, 3, 12600, 1.0, 10800, 5 * HOUR, 1, 0.25, (1, 3, 0, 2)),
+    "90d": (4 / 90, 0, 1, 12600, 0.8, 10800, 5 * HOUR, 1, 0.2, (1, 3, 0, 2)),
 }
+# Recovery samples: d3 failed -10d, recovered by d4 (5d); i2 from d4 to resolved (1.5h);
+# i1 from d2 to resolved (5h). i3 is open and i4 tied to no deployment.
 EXPECTED_API = {
-    "dora_deployments_total": 2,
+    "dora_deployments_total": 3,
     "dora_failed_deployments_total": 0,
     "dora_change_failures_total": 1,
     "dora_rework_deployments_total": 1,
     "dora_incidents_total": 1,
     "dora_incidents_open": 0,
     "dora_lead_time_seconds_count": 3,
-    "dora_lead_time_seconds_sum": 90000 + 18000 + 14400,
+    "dora_lead_time_seconds_sum": 97200 + 18000 + 14400,
     "dora_time_to_restore_seconds_count": 1,
     "dora_time_to_restore_seconds_sum": 7200,
 }
@@ -232,32 +248,42 @@ async def test_every_metric_on_the_timeline(agent: AgentFactory) -> None:
         assert value(scrape, "dora_lead_time_seconds_bucket", le=le, **S) == count, le
     for le, count in SHOP_RESTORE_BUCKETS.items():
         assert value(scrape, "dora_time_to_restore_seconds_bucket", le=le, **S) == count, le
-    for window, (freq, lead, cfr, restore, rework, levels) in SHOP_WINDOWS.items():
+    for reason, count in SHOP_REJECTED.items():
+        assert value(scrape, "dora_lead_time_rejected_total", reason=reason, **S) == count
+    for window, expected in SHOP_WINDOWS.items():
+        freq, week, month, lead, cfr, restore, recovery, unattributed, rework, levels = expected
         w = {**S, "window": window}
         assert value(scrape, "dora_deployment_frequency_per_day", **w) == pytest.approx(freq)
+        assert value(scrape, "dora_deployment_day_count_per_week", **w) == week
+        assert value(scrape, "dora_deployment_day_count_per_month", **w) == month
         assert value(scrape, "dora_lead_time_median_seconds", **w) == lead
         assert value(scrape, "dora_change_failure_ratio", **w) == pytest.approx(cfr)
         assert value(scrape, "dora_time_to_restore_median_seconds", **w) == restore
+        assert value(scrape, "dora_failed_deployment_recovery_median_seconds", **w) == recovery
+        assert value(scrape, "dora_incidents_unattributed", **w) == unattributed
         assert value(scrape, "dora_rework_ratio", **w) == pytest.approx(rework)
         for metric, level in zip(LEVEL_METRICS, levels, strict=True):
             assert value(scrape, "dora_performance_level", metric=metric, **w) == level, (
                 window,
                 metric,
             )
+    assert not [k for k in scrape if k[0] == "dora_performance_level_unknown"]
 
     for name, expected in EXPECTED_API.items():
         assert value(scrape, name, **P) == expected, name
     assert value(scrape, "dora_lead_time_seconds_bucket", le="86400.0", **P) == 2
     w7 = {**P, "window": "7d"}
     assert value(scrape, "dora_lead_time_median_seconds", **w7) == 18000
-    assert value(scrape, "dora_change_failure_ratio", **w7) == 0.5
+    assert value(scrape, "dora_change_failure_ratio", **w7) == pytest.approx(1 / 3)
+    assert value(scrape, "dora_lead_time_rejected_total", reason="before_history", **P) == 1
     assert value(scrape, "dora_time_to_restore_median_seconds", **w7) == 7200
 
     # Nothing from staging, no label that is not in the contract.
     assert not [k for k in scrape if ("environment", "staging") in k[1]]
     for name, labels in scrape:
         if name.startswith("dora_"):
-            assert {k for k, _ in labels} <= {"service", "environment", "window", "metric", "le"}
+            allowed = {"service", "environment", "window", "metric", "le", "reason"}
+            assert {k for k, _ in labels} <= allowed
 
 
 async def test_counts_survive_a_restart(agent: AgentFactory, tmp_path: Any) -> None:

@@ -304,3 +304,32 @@ def test_json_round_trips(config: Config) -> None:
     for artefact in render(config, COMPOSE):
         if artefact.kind == "json":
             assert json.loads(serialise(artefact)) == artefact.content
+
+
+def test_dora_shows_na_where_a_key_cannot_be_computed(boards: dict[str, dict[str, Any]]) -> None:
+    # Stats first, so a stat and a time series of the same title resolve to the stat.
+    by_title = {
+        p["title"]: p for p in sorted(panels(boards["dora"]), key=lambda p: p["type"] == "stat")
+    }
+    for title in ("Performance level", "Performance level over time"):
+        panel = by_title[title]
+        (target,) = panel["targets"]
+        # The level where it exists, else -1 from the unknown family (its reason dropped).
+        assert target["expr"].startswith("dora_performance_level{")
+        assert " or -1 * max without (reason) (dora_performance_level_unknown{" in target["expr"]
+        options = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+        assert options["-1"]["text"] == "N/A"
+        assert {options[str(v)]["text"] for v in range(4)} == {"Low", "Medium", "High", "Elite"}
+    # Values that a window may not have show N/A rather than "No data".
+    for title in (
+        "Lead time for changes",
+        "Change failure ratio",
+        "Time to restore",
+        "Failed deployment recovery",
+        "Deployment days per month",
+    ):
+        assert by_title[title]["fieldConfig"]["defaults"]["noValue"] == "N/A", title
+    assert (
+        "dora_deployment_day_count_per_week"
+        in by_title["Deployment days per week"]["targets"][0]["expr"]
+    )

@@ -481,6 +481,7 @@ def test_alert_names_are_a_stable_contract(reference: Config) -> None:
         "OpslensAgentDown",
         "OpslensSourceDown",
         "OpslensSourceStale",
+        "OpslensConfigReloadFailed",
     }
     assert naming.slo_alert("shop-api", "availability", "fast") in names
     assert naming.slo_alert("shop-api", "availability", "fast") == (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from agent.generate import render_all, serialise
 from agent.generate.grafana import dashboards, panel_queries
 from tests.integration.test_rules_prometheus import every_second
 from tests.support.procs import prometheus
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -220,14 +220,20 @@ async def test_every_panel_query_runs_on_real_prometheus(
         base = await asyncio.to_thread(stack.enter_context, prometheus(prom_yml, tmp_path))
         async with ClientSession() as session:
             resolver = Resolver(session, base)
-            # Rates need a few scrapes and the rules a few evaluations; retry until all
-            # queries answer or the deadline passes, then report everything still wrong.
-            deadline = time.monotonic() + 45
-            while True:
-                await asyncio.sleep(2)
-                problems = await evaluate(resolver, boards)
-                if not problems or time.monotonic() > deadline:
-                    break
+            problems: list[str] = []
+
+            async def all_answer() -> bool:
+                problems[:] = await evaluate(resolver, boards)
+                return not problems
+
+            # Rates need a few scrapes and the rules a few evaluations. A round runs every
+            # panel's query, so rounds are two scrape intervals apart; a timeout lists every
+            # query still wrong.
+            await wait_until_async(
+                all_answer,
+                timeout=45,
+                what=lambda: "every panel query to answer:\n" + "\n".join(problems),
+                interval=2,
+            )
             await asyncio.to_thread(stack.close)
-    assert not problems, "\n".join(problems)
     assert sum(len(panel_queries(b)) for b in boards.values()) > 100

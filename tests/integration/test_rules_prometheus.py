@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from agent.generate.artefact import Artefact, write
 from agent.generate.hosts import COMPOSE
 from tests.generate.test_rules import small
 from tests.support.procs import prometheus
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -65,14 +65,19 @@ def test_prometheus_loads_and_evaluates_every_rule_group(root: Path, tmp_path: P
         )
     )
     with prometheus(prom_config, tmp_path) as url:
-        deadline = time.monotonic() + 30
-        while True:
-            groups = fetch_groups(url)
-            pending = [g["name"] for g in groups if g["lastEvaluation"] == NEVER]
-            if not pending or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-    assert not pending, f"groups never evaluated: {pending}"
+        last: list[dict[str, Any]] = []
+
+        def pending() -> list[str]:
+            return [g["name"] for g in last if g["lastEvaluation"] == NEVER]
+
+        def evaluated() -> list[dict[str, Any]] | None:
+            last[:] = fetch_groups(url)
+            return list(last) if last and not pending() else None
+
+        def what() -> str:
+            return f"every group's first evaluation; never evaluated: {pending()}"
+
+        groups = wait_until(evaluated, timeout=30, what=what, interval=0.2)
     loaded = {(Path(g["file"]).parent.parent.name, g["name"]) for g in groups}
     assert loaded == expected
     for group in groups:

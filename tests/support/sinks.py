@@ -12,15 +12,12 @@ import email
 import email.policy
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
-
-T = TypeVar("T")
 
 # What the real services answer, as far as Alertmanager's notifiers look at it.
 SNS_PUBLISH_RESPONSE = (
@@ -66,21 +63,6 @@ class _Recorder:
     def snapshot(self) -> list[Any]:
         with self.lock:
             return list(self.items)
-
-
-def wait_until(
-    probe: Callable[[], T | None], timeout: float = 15.0, what: str | Callable[[], str] = ""
-) -> T:
-    """Poll `probe` until it returns something truthy; fail saying `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            said = what() if callable(what) else what
-            raise TimeoutError(f"timed out after {timeout}s waiting for {said or probe}")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager

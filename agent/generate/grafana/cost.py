@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from grafana_foundation_sdk.builders import bargauge as sdk_bargauge
+from grafana_foundation_sdk.builders import stat as sdk_stat
+from grafana_foundation_sdk.builders import timeseries as sdk_timeseries
+from grafana_foundation_sdk.models import dashboard as dm
 
 from agent.config import Config
 
@@ -20,15 +25,21 @@ from .panels import (
     timeseries,
 )
 
-# Grafana's built-in currency units; anything else falls back to a suffix.
+# Grafana's built-in currency units. Amounts are shown one series per currency, the code
+# ending the legend; a series whose code is listed gets that currency's symbol, any other
+# a plain number next to its code. A fixed unit would print KRW sums with a dollar sign.
 _CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "SEK", "NOK", "DKK", "PLN", "INR", "BRL", "ZAR")
+AMOUNT = "short"
+
+_Amounts = TypeVar("_Amounts", sdk_stat.Panel, sdk_timeseries.Panel, sdk_bargauge.Panel)
 
 
-def currency_unit(config: Config) -> str:
-    """Pick the Grafana unit for amounts: the budgets' currency when they agree, else USD."""
-    codes = sorted({b.currency for b in config.cost.budgets}) or ["USD"]
-    code = codes[0] if len(codes) == 1 else "USD"
-    return f"currency{code}" if code in _CURRENCIES else f"suffix: {code}"
+def per_currency(panel: _Amounts) -> _Amounts:
+    """Give each series the unit of the currency its legend ends with."""
+    for code in _CURRENCIES:
+        unit = dm.DynamicConfigValue(id_val="unit", value=f"currency{code}")
+        panel.override_by_regexp(f"^(.* )?{code}$", [unit])
+    return panel
 
 
 def cost_selector(config: Config) -> str:
@@ -44,67 +55,102 @@ def budget_steps(config: Config) -> tuple[tuple[float | None, str], ...]:
     return ((None, "green"), *warn, (1.0, "red"))
 
 
-def _breakdowns(config: Config, sel: str, unit: str) -> list[Panel]:
+def _breakdowns(config: Config, sel: str) -> list[Panel]:
     panels: list[Panel] = [
-        timeseries(
-            "Daily cost by service (top 10)",
-            Query(
-                f"topk(10, sum by (service, currency) (cloudcost_daily{{{sel}}}))", "{{service}}"
-            ),
-            unit=unit,
-            w=24,
-            description="Cost of the latest complete UTC day, per service, as it is revised.",
+        per_currency(
+            timeseries(
+                "Daily cost by service (top 10 per currency)",
+                Query(
+                    f"topk by (currency) (10, sum by (service, currency) "
+                    f"(cloudcost_daily{{{sel}}}))",
+                    "{{service}} {{currency}}",
+                ),
+                unit=AMOUNT,
+                w=24,
+                description="Cost of each provider's latest complete UTC day, per service, "
+                "as it is revised.",
+            )
         ),
-        bargauge(
-            "Month to date by service (top 10)",
-            Query(
-                f"topk(10, sum by (service, currency) (cloudcost_month_to_date{{{sel}}}))",
-                "{{service}}",
-            ),
-            unit=unit,
+        per_currency(
+            bargauge(
+                "Month to date by service (top 10 per currency)",
+                Query(
+                    f"topk by (currency) (10, sum by (service, currency) "
+                    f"(cloudcost_month_to_date{{{sel}}}))",
+                    "{{service}} {{currency}}",
+                ),
+                unit=AMOUNT,
+                w=6,
+            )
         ),
-        bargauge(
-            "Month to date by account",
-            Query(
-                f"sum by (provider, account, currency) (cloudcost_month_to_date{{{sel}}})",
-                "{{provider}} {{account}}",
-            ),
-            unit=unit,
+        per_currency(
+            bargauge(
+                "Month to date by account",
+                Query(
+                    f"sum by (provider, account, currency) (cloudcost_month_to_date{{{sel}}})",
+                    "{{provider}} {{account}} {{currency}}",
+                ),
+                unit=AMOUNT,
+                w=6,
+            )
         ),
-        bargauge(
-            "Month to date by region",
-            Query(f"sum by (region, currency) (cloudcost_month_to_date{{{sel}}})", "{{region}}"),
-            unit=unit,
+        per_currency(
+            bargauge(
+                "Month to date by charge category",
+                Query(
+                    f"sum by (charge_category, currency) (cloudcost_month_to_date{{{sel}}})",
+                    "{{charge_category}} {{currency}}",
+                ),
+                unit=AMOUNT,
+                w=6,
+                description="Usage, purchases, tax, credits and adjustments (FOCUS "
+                "ChargeCategory); empty for Cost Explorer, which does not split them.",
+            )
+        ),
+        per_currency(
+            bargauge(
+                "Month to date by region",
+                Query(
+                    f"sum by (region, currency) (cloudcost_month_to_date{{{sel}}})",
+                    "{{region}} {{currency}}",
+                ),
+                unit=AMOUNT,
+                w=6,
+            )
         ),
     ]
     for label in config.cost.labels_from_tags:
         panels.append(
-            bargauge(
-                f"Month to date by {label}",
-                Query(
-                    f"sum by ({label}, currency) (cloudcost_month_to_date{{{sel}}})",
-                    f"{{{{{label}}}}}",
-                ),
-                unit=unit,
-                w=12,
-                description=f"Series without a {label} tag are grouped under an empty name.",
+            per_currency(
+                bargauge(
+                    f"Month to date by {label}",
+                    Query(
+                        f"sum by ({label}, currency) (cloudcost_month_to_date{{{sel}}})",
+                        f"{{{{{label}}}}} {{{{currency}}}}",
+                    ),
+                    unit=AMOUNT,
+                    w=12,
+                    description=f"Series without a {label} tag are grouped under an empty name.",
+                )
             )
         )
         panels.append(
-            bargauge(
-                f"Forecast month end by {label}",
-                Query(
-                    f"sum by ({label}, currency) (cloudcost_forecast_month_end{{{sel}}})",
-                    f"{{{{{label}}}}}",
-                ),
-                unit=unit,
-                w=12,
+            per_currency(
+                bargauge(
+                    f"Forecast month end by {label}",
+                    Query(
+                        f"sum by ({label}, currency) (cloudcost_forecast_month_end{{{sel}}})",
+                        f"{{{{{label}}}}} {{{{currency}}}}",
+                    ),
+                    unit=AMOUNT,
+                    w=12,
+                )
             )
         )
     return panels
 
 
-def _budgets(config: Config, unit: str) -> list[Panel]:
+def _budgets(config: Config) -> list[Panel]:
     b = 'budget=~"$budget"'
     return [
         bargauge(
@@ -129,9 +175,10 @@ def _budgets(config: Config, unit: str) -> list[Panel]:
             Query(f"cloudcost_budget_limit{{{b}}}"),
             Query(f"cloudcost_budget_spent{{{b}}}"),
             Query(f"cloudcost_budget_forecast{{{b}}}"),
-            unit=unit,
+            unit=AMOUNT,
             w=8,
             rename={"Value #A": "Limit", "Value #B": "Spent", "Value #C": "Forecast"},
+            description="Amounts in each budget's own currency (the currency column).",
         ),
     ]
 
@@ -139,55 +186,119 @@ def _budgets(config: Config, unit: str) -> list[Panel]:
 def build(config: Config) -> dict[str, Any]:
     """Return the cost dashboard."""
     sel = cost_selector(config)
-    unit = currency_unit(config)
     stale = config.cost.stale_after.seconds_f + 86400  # the data is a day's *start*
     threshold = config.cost.anomaly.threshold
     overview = [
-        stat(
-            "Latest complete day",
-            Query(f"sum by (currency) (cloudcost_daily{{{sel}}})", "{{currency}}"),
-            unit=unit,
-            description="Cost of the latest complete UTC day in the billing data.",
+        per_currency(
+            stat(
+                "Latest complete day",
+                Query(f"sum by (currency) (cloudcost_daily{{{sel}}})", "{{currency}}"),
+                unit=AMOUNT,
+                description="Cost of each provider's latest complete UTC day, one value per "
+                "currency.",
+            )
         ),
-        stat(
-            "Month to date",
-            Query(f"sum by (currency) (cloudcost_month_to_date{{{sel}}})", "{{currency}}"),
-            unit=unit,
+        per_currency(
+            stat(
+                "Month to date",
+                Query(f"sum by (currency) (cloudcost_month_to_date{{{sel}}})", "{{currency}}"),
+                unit=AMOUNT,
+                description="Including corrections billed this month; one value per currency.",
+            )
         ),
-        stat(
-            "Forecast month end",
-            Query(f"sum by (currency) (cloudcost_forecast_month_end{{{sel}}})", "{{currency}}"),
-            unit=unit,
+        per_currency(
+            stat(
+                "Forecast month end",
+                Query(f"sum by (currency) (cloudcost_forecast_month_end{{{sel}}})", "{{currency}}"),
+                unit=AMOUNT,
+                description="Usage run out to month end; purchases and corrections once.",
+            )
         ),
         stat(
             "Data age",
             Query("time() - min(cloudcost_data_timestamp_seconds)"),
             unit="s",
+            w=3,
             thresholds=((None, "green"), (stale, "red")),
-            description="Since the start of the oldest source's latest complete day.",
+            description="Since the start of the stalest provider's latest complete day.",
         ),
         stat(
             "Folded series",
             Query("sum(cloudcost_folded_series)"),
+            w=3,
             thresholds=((None, "green"), (1, "orange")),
             description='Cheapest series folded into service="other" to stay under max_series.',
+        ),
+        stat(
+            "Rows dropped (24h)",
+            Query(
+                'sum(increase(opslens_source_rows_dropped_total{exporter="cost"}[24h])) '
+                "or vector(0)"
+            ),
+            w=3,
+            thresholds=((None, "green"), (1, "red")),
+            description="Billing rows a reader could not use; the agent's status page names "
+            "the first file and line.",
         ),
         stat(
             "Paid API cost (24h)",
             Query("sum(increase(opslens_paid_api_cost_usd_total[24h]))"),
             unit="currencyUSD",
+            w=3,
             decimals=2,
+        ),
+    ]
+    quality = [
+        per_currency(
+            bargauge(
+                "Corrections by billing period",
+                Query(
+                    "sum by (provider, billing_period, currency) "
+                    '(cloudcost_corrections{cost_type="$cost_type"})',
+                    "{{provider}} {{billing_period}} {{currency}}",
+                ),
+                unit=AMOUNT,
+                description="Corrections of earlier periods (ChargeClass Correction), counted "
+                "in the month to date of the billing period that carries them.",
+            )
+        ),
+        timeseries(
+            "Rows dropped by reason",
+            Query(
+                "sum by (source, reason) "
+                '(increase(opslens_source_rows_dropped_total{exporter="cost"}[$__interval]))',
+                "{{source}} {{reason}}",
+            ),
+            bars=True,
+            w=8,
+            min_interval="5m",
+            description="Counted when a file is read; the status page names the first "
+            "dropped row's file and line.",
+        ),
+        timeseries(
+            "Rows with a placeholder label by reason",
+            Query(
+                "sum by (source, reason) "
+                '(increase(opslens_source_rows_defaulted_total{exporter="cost"}[$__interval]))',
+                "{{source}} {{reason}}",
+            ),
+            bars=True,
+            w=8,
+            min_interval="5m",
+            description='A missing ServiceName reads service="unknown"; malformed Tags give '
+            "no tag labels.",
         ),
     ]
     anomalies = [
         timeseries(
             "Anomaly score (top 10)",
             Query(
-                "topk(10, max by (provider, account, service) (cloudcost_anomaly_score))",
-                "{{provider}} {{account}} {{service}}",
+                "topk(10, max by (provider, account, service, currency) (cloudcost_anomaly_score))",
+                "{{provider}} {{account}} {{service}} {{currency}}",
             ),
             thresholds=((None, "green"), (threshold, "red")),
-            description="Robust z-score of the latest day against the trailing window.",
+            description="Robust z-score of the latest day's usage against the trailing "
+            "window, per currency.",
         ),
         table(
             "Anomalies above threshold",
@@ -237,18 +348,20 @@ def build(config: Config) -> dict[str, Any]:
             min_interval="5m",
         ),
         bargauge(
-            "Data age by source",
-            Query("time() - cloudcost_data_timestamp_seconds", "{{source}}"),
+            "Data age by source and provider",
+            Query("time() - cloudcost_data_timestamp_seconds", "{{source}} {{provider}}"),
             unit="s",
             w=12,
             thresholds=((None, "green"), (stale, "red")),
+            description="Each provider is on its own day: a lagging export shows here.",
         ),
     ]
     rows: Rows = [
         ("Overview", overview),
-        *([("Budgets", _budgets(config, unit))] if config.cost.budgets else []),
-        ("Breakdown", _breakdowns(config, sel, unit)),
+        *([("Budgets", _budgets(config))] if config.cost.budgets else []),
+        ("Breakdown", _breakdowns(config, sel)),
         ("Anomalies", anomalies),
+        ("Billing data quality", quality),
         ("Cost API spend and data freshness", api),
     ]
     variables: list[Variable] = [

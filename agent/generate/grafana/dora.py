@@ -1,8 +1,14 @@
-"""DORA dashboard: the four keys and rework with levels, trends, deployments and incidents."""
+"""DORA dashboard: the four keys and rework with levels, trends, deployments and incidents.
+
+A key that cannot be computed shows N/A: its value panel has no series (`noValue`), and its
+level comes from `dora_performance_level_unknown`, mapped from -1 to "N/A".
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from grafana_foundation_sdk.builders import stat as sdk_stat
 
 from agent.config import Config
 
@@ -26,6 +32,13 @@ WINDOWS = ("7d", "30d", "90d")
 SEL = 'service=~"$service",environment=~"$environment"'
 WSEL = f'{SEL},window="$window"'
 PER_DAY = "suffix:/day"
+NA = "N/A"
+# A level, or -1 where `dora_performance_level_unknown` says it cannot be computed.
+LEVEL = (
+    f"dora_performance_level{{{WSEL}}}"
+    f" or -1 * max without (reason) (dora_performance_level_unknown{{{WSEL}}})"
+)
+LEVELS_OR_NA = {**LEVELS, -1: (NA, "text")}
 
 
 def frequency_steps(config: Config) -> Steps:
@@ -60,6 +73,11 @@ def key_steps(config: Config) -> dict[str, Steps]:
     }
 
 
+def _na(panel: sdk_stat.Panel) -> sdk_stat.Panel:
+    """Show N/A, not "No data", when the window has nothing to compute the value from."""
+    return panel.no_value(NA)
+
+
 def _p90(metric: str) -> str:
     buckets = f"{metric}_bucket{{{SEL}}}"
     return f"histogram_quantile(0.9, sum by (le, service) (increase({buckets}[$__range])))"
@@ -68,6 +86,7 @@ def _p90(metric: str) -> str:
 def build(config: Config) -> dict[str, Any]:
     """Return the DORA dashboard."""
     steps = key_steps(config)
+    days = config.dora.levels.deployment_days
     keys = [
         stat(
             "Deployment frequency",
@@ -77,53 +96,120 @@ def build(config: Config) -> dict[str, Any]:
             thresholds=frequency_steps(config),
             description="Successful deployments per day over the window.",
         ),
-        stat(
-            "Lead time for changes",
-            Query(f"dora_lead_time_median_seconds{{{WSEL}}}", "{{service}}"),
-            unit="s",
-            thresholds=steps["lead_time"],
-            description="Median commit-to-deploy time of commits first shipped in the window.",
+        _na(
+            stat(
+                "Lead time for changes",
+                Query(f"dora_lead_time_median_seconds{{{WSEL}}}", "{{service}}"),
+                unit="s",
+                thresholds=steps["lead_time"],
+                description="Median time from a change's first commit to the deployment "
+                "that shipped it, for commits first shipped in the window.",
+            )
         ),
-        stat(
-            "Change failure ratio",
-            Query(f"dora_change_failure_ratio{{{WSEL}}}", "{{service}}"),
-            unit="percentunit",
-            decimals=1,
-            thresholds=steps["change_failure_ratio"],
+        _na(
+            stat(
+                "Change failure ratio",
+                Query(f"dora_change_failure_ratio{{{WSEL}}}", "{{service}}"),
+                unit="percentunit",
+                decimals=1,
+                thresholds=steps["change_failure_ratio"],
+                description="Deployments that failed or caused an incident. Without an "
+                "incident source it counts failed deployments only; see the level.",
+            )
         ),
-        stat(
-            "Time to restore",
-            Query(f"dora_time_to_restore_median_seconds{{{WSEL}}}", "{{service}}"),
-            unit="s",
-            thresholds=steps["time_to_restore"],
-            description="Median time to resolve incidents resolved in the window.",
+        _na(
+            stat(
+                "Time to restore",
+                Query(f"dora_time_to_restore_median_seconds{{{WSEL}}}", "{{service}}"),
+                unit="s",
+                thresholds=steps["time_to_restore"],
+                description="Median duration of incidents resolved in the window.",
+            )
         ),
-        stat(
-            "Rework ratio",
-            Query(f"dora_rework_ratio{{{WSEL}}}", "{{service}}"),
-            unit="percentunit",
-            decimals=1,
-            description="Share of deployments marked as rework (unplanned fixes).",
+        _na(
+            stat(
+                "Rework ratio",
+                Query(f"dora_rework_ratio{{{WSEL}}}", "{{service}}"),
+                unit="percentunit",
+                decimals=1,
+                description="Share of deployments marked as rework (unplanned fixes).",
+            )
         ),
         stat(
             "Incidents open",
             Query(f"sum by (service) (dora_incidents_open{{{SEL}}})", "{{service}}"),
             thresholds=((None, "green"), (1, "red")),
         ),
+        stat(
+            "Deployment days per week",
+            Query(f"dora_deployment_day_count_per_week{{{WSEL}}}", "{{service}}"),
+            thresholds=(
+                (None, "orange"),
+                (days.high_per_week, "blue"),
+                (days.elite_per_week, "green"),
+            ),
+            description="Median over the window's weeks of the days with a successful "
+            "deployment: the frequency level's measure (2023 State of DevOps).",
+        ),
+        _na(
+            stat(
+                "Deployment days per month",
+                Query(f"dora_deployment_day_count_per_month{{{WSEL}}}", "{{service}}"),
+                thresholds=((None, "red"), (days.medium_per_month, "orange")),
+                description="Median over the window's 30-day months (30d and 90d only).",
+            )
+        ),
+        _na(
+            stat(
+                "Failed deployment recovery",
+                Query(f"dora_failed_deployment_recovery_median_seconds{{{WSEL}}}", "{{service}}"),
+                unit="s",
+                thresholds=steps["time_to_restore"],
+                description="Median time from a failed deployment to the next success, "
+                "and from an incident's deployment to the incident's resolution.",
+            )
+        ),
+        stat(
+            "Incidents tied to no deployment",
+            Query(f"dora_incidents_unattributed{{{WSEL}}}", "{{service}}"),
+            thresholds=((None, "green"), (1, "orange")),
+            description="Incidents started in the window with no deployment to blame: "
+            "they can hide change failures.",
+        ),
+        stat(
+            "Commits without a lead time",
+            Query(
+                f"sum by (reason) (increase(dora_lead_time_rejected_total{{{SEL}}}[$__range]))",
+                "{{reason}}",
+            ),
+            decimals=0,
+            thresholds=((None, "green"), (1, "orange")),
+            description="Shipped commits left out of lead time in the time range: dated "
+            "after their deployment, or the first deployment's backlog.",
+        ),
+        stat(
+            "Lead times pending",
+            Query(f"sum by (service) (dora_lead_time_pending{{{SEL}}})", "{{service}}"),
+            thresholds=((None, "green"), (1, "orange")),
+            description="Merge commits waiting for their pull request's first commit time "
+            "(a webhook without the branch's pushes; the source's poller completes them).",
+        ),
     ]
     levels = [
         stat(
             "Performance level",
-            Query(f"dora_performance_level{{{WSEL}}}", "{{service}} · {{metric}}"),
-            mapping=LEVELS,
+            Query(LEVEL, "{{service}} · {{metric}}"),
+            mapping=LEVELS_OR_NA,
             w=12,
             h=8,
-            description="3 elite, 2 high, 1 medium, 0 low (2023 State of DevOps clusters).",
+            description="3 elite, 2 high, 1 medium, 0 low (2023 State of DevOps clusters); "
+            "N/A where the level cannot be computed (no incident source, no deployment "
+            "in the window, incidents tied to no deployment).",
         ),
         timeline(
             "Performance level over time",
-            Query(f"dora_performance_level{{{WSEL}}}", "{{service}} · {{metric}}"),
-            mapping=LEVELS,
+            Query(LEVEL, "{{service}} · {{metric}}"),
+            mapping=LEVELS_OR_NA,
         ),
     ]
     trends = [
@@ -148,7 +234,11 @@ def build(config: Config) -> dict[str, Any]:
         ),
         timeseries(
             "Time to restore (median)",
-            Query(f"dora_time_to_restore_median_seconds{{{WSEL}}}", "{{service}}"),
+            Query(f"dora_time_to_restore_median_seconds{{{WSEL}}}", "{{service}} incidents"),
+            Query(
+                f"dora_failed_deployment_recovery_median_seconds{{{WSEL}}}",
+                "{{service}} failed deployments",
+            ),
             unit="s",
             w=8,
         ),

@@ -7,7 +7,7 @@ from typing import Any
 from agent.config import SEVERITIES, Config
 
 from ..naming import SLO_ERROR_BUDGET_REMAINING
-from .cost import budget_steps, currency_unit
+from .cost import AMOUNT, budget_steps, per_currency
 from .dora import PER_DAY, frequency_steps, key_steps
 from .panels import LEVELS, Panel, Query, Rows, assemble, bargauge, stat
 
@@ -72,22 +72,29 @@ def _delivery(config: Config) -> list[Panel]:
 
 
 def _cost(config: Config) -> list[Panel]:
-    unit = currency_unit(config)
     billed = 'cost_type="billed"'
     panels: list[Panel] = [
-        stat(
-            "Month to date",
-            Query(f"sum by (currency) (cloudcost_month_to_date{{{billed}}})", "{{currency}}"),
-            unit=unit,
-            w=6,
-            h=6,
+        per_currency(
+            stat(
+                "Month to date",
+                Query(f"sum by (currency) (cloudcost_month_to_date{{{billed}}})", "{{currency}}"),
+                unit=AMOUNT,
+                w=6,
+                h=6,
+                description="One value per billing currency, never summed across them.",
+            )
         ),
-        stat(
-            "Forecast month end",
-            Query(f"sum by (currency) (cloudcost_forecast_month_end{{{billed}}})", "{{currency}}"),
-            unit=unit,
-            w=6,
-            h=6,
+        per_currency(
+            stat(
+                "Forecast month end",
+                Query(
+                    f"sum by (currency) (cloudcost_forecast_month_end{{{billed}}})",
+                    "{{currency}}",
+                ),
+                unit=AMOUNT,
+                w=6,
+                h=6,
+            )
         ),
     ]
     if config.cost.budgets:

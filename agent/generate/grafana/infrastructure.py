@@ -126,6 +126,18 @@ def _sources() -> list[Panel]:
         ),
         stat("Agent", Query(f'up{{job="{AGENT_JOB}"}}', "{{instance}}"), mapping=UP, w=8),
         stat("Agent version", Query("opslens_build_info", "{{version}}"), names=True, w=8),
+        stat(
+            "Last config reload",
+            Query("opslens_config_last_reload_successful", "{{instance}}"),
+            mapping={1: ("Applied", "green"), 0: ("Refused", "red")},
+            w=12,
+        ),
+        stat(
+            "Config age",
+            Query("time() - opslens_config_last_reload_success_timestamp_seconds", "{{instance}}"),
+            unit="s",
+            w=12,
+        ),
         timeline("Source up", Query("opslens_source_up", SOURCE), mapping=UP),
         bargauge(
             "Time since last successful poll",

@@ -88,15 +88,17 @@ def _anomaly(config: Config) -> Rule:
         "30m",
         anomaly.severity,
         "Unusual spend on {{ $labels.provider }} {{ $labels.cloud_service }}",
-        "Yesterday's cost of {{ $labels.cloud_service }} in account {{ $labels.account }} "
-        f"({{{{ $labels.provider }}}}) is more than {num(anomaly.threshold)} robust "
-        f"deviations above its trailing {anomaly.window_days}-day median.",
+        "The latest complete day's usage of {{ $labels.cloud_service }} in account "
+        "{{ $labels.account }} ({{ $labels.provider }}, {{ $labels.currency }}) is more "
+        f"than {num(anomaly.threshold)} robust deviations above its trailing "
+        f"{anomaly.window_days}-day median.",
     )
 
 
 def _stale_limit(config: Config) -> float:
-    # The timestamp is the start of the latest complete day: data is as fresh as it can be
-    # one day after it, so staleness counts from the end of that day.
+    # The timestamp is the start of a provider's latest complete day: data is as fresh as
+    # it can be one day after it, so staleness counts from the end of that day. Each
+    # provider has its own timestamp, so one lagging export fires for that provider alone.
     return DAY + config.cost.stale_after.total_seconds()
 
 
@@ -107,9 +109,10 @@ def _stale(config: Config) -> Rule:
         f"time() - cloudcost_data_timestamp_seconds > {int(_stale_limit(config))}",
         "30m",
         "medium",
-        "Cost data of {{ $labels.source }} is stale",
-        "The latest complete day of billing data from {{ $labels.source }} ended more than "
-        f"{dur(config.cost.stale_after.total_seconds())} ago: dashboards and budget alerts are "
+        "Cost data of {{ $labels.provider }} in {{ $labels.source }} is stale",
+        "The latest complete day of {{ $labels.provider }} billing data from "
+        "{{ $labels.source }} ended more than "
+        f"{dur(config.cost.stale_after.total_seconds())} ago: its daily cost and budgets are "
         "working on old figures.",
     )
 
@@ -186,7 +189,13 @@ def _budget_cases(config: Config, budget: Budget) -> tuple[list[Case], Series]:
 def _anomaly_case(config: Config) -> tuple[Case, Series]:
     """The case of a score over the threshold, and a healthy score."""
     threshold = config.cost.anomaly.threshold
-    score = {**AGENT, "provider": "aws", "account": "123456789012", "service": "AmazonEC2"}
+    score = {
+        **AGENT,
+        "provider": "aws",
+        "account": "123456789012",
+        "service": "AmazonEC2",
+        "currency": "USD",
+    }
     alerted = {**{k: v for k, v in score.items() if k != "service"}, "cloud_service": "AmazonEC2"}
     series = selector("cloudcost_anomaly_score", score)
     case = Case(
@@ -198,16 +207,24 @@ def _anomaly_case(config: Config) -> tuple[Case, Series]:
 
 
 def _freshness_case(config: Config) -> tuple[Case, Series]:
-    """The case of stale billing data and a reached API cap, and fresh, uncapped series."""
+    """The case of one provider's stale billing data and a reached API cap; healthy series."""
     source = {**AGENT, "source": "aws-main"}
-    ts = selector("cloudcost_data_timestamp_seconds", source)
+    lagging = {**AGENT, "source": "billing", "provider": "Microsoft"}
+    fresh = {**AGENT, "source": "billing", "provider": "AWS"}
+    ts = selector("cloudcost_data_timestamp_seconds", lagging)
+    fresh_ts = selector("cloudcost_data_timestamp_seconds", fresh)
     capped = selector("opslens_paid_api_cap_reached", source)
     case = Case(
-        "cost: stale billing data and paid API cap reached",
-        # Times start at 0: a day start further back than the limit is stale at once.
-        [(ts, gauge(-_stale_limit(config) - 3600, 60)), (capped, gauge(1, 60))],
+        "cost: one provider's billing data stale, paid API cap reached",
+        # Times start at 0: a day start further back than the limit is stale at once;
+        # the other provider of the same source, one day back, stays silent.
         [
-            Check(COST_DATA_STALE, "40m", [fired(_stale(config), source)]),
+            (ts, gauge(-_stale_limit(config) - 3600, 60)),
+            (fresh_ts, f"{-DAY}+60x60"),
+            (capped, gauge(1, 60)),
+        ],
+        [
+            Check(COST_DATA_STALE, "40m", [fired(_stale(config), lagging)]),
             Check(COST_API_CAP_REACHED, "40m", [fired(_cap(config), source)]),
         ],
     )

@@ -82,7 +82,7 @@ def groups(config: Config) -> list[Group]:
 
 
 def cases(config: Config) -> list[Case]:
-    """Build the promtool cases: a day of regression fires all three, a steady day none."""
+    """Build the cases: a regression fires all three; a steady or unknown level none."""
     dora = config.dora
     cfr = dora.change_failure_ratio_alert
     elite = dora.levels.time_to_restore.elite.total_seconds()
@@ -124,5 +124,21 @@ def cases(config: Config) -> list[Case]:
             "dora: steady level, low failure ratio, steady restore time stay silent",
             series(3, cfr / 2, e / 2, e),
             [Check(r["alert"], at) for r in (dropped, failures, restore)],
+        ),
+        Case(
+            # A level that can no longer be computed (say the window lost its deployments)
+            # is absent and reported by dora_performance_level_unknown: that is N/A on the
+            # dashboard, not a drop.
+            "dora: a level that turns unknown is not a drop",
+            [
+                (selector("dora_performance_level", lead), f"3x{DAY_MINUTES} _x120"),
+                (
+                    selector(
+                        "dora_performance_level_unknown", {**lead, "reason": "no_deployments"}
+                    ),
+                    f"_x{DAY_MINUTES} 1x120",
+                ),
+            ],
+            [Check(DORA_PERFORMANCE_LEVEL_DROPPED, at)],
         ),
     ]

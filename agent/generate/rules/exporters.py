@@ -1,10 +1,17 @@
-"""The agent watching itself: agent down, a source failing, a source's data going stale."""
+"""The agent watching itself: agent down, a source failing or stale, a refused reload."""
 
 from __future__ import annotations
 
 from agent.config import Config
 
-from ..naming import AGENT_DOWN, AGENT_JOB, SOURCE_DOWN, SOURCE_STALE, rule_group
+from ..naming import (
+    AGENT_DOWN,
+    AGENT_JOB,
+    CONFIG_RELOAD_FAILED,
+    SOURCE_DOWN,
+    SOURCE_STALE,
+    rule_group,
+)
 from .common import AGENT, Case, Check, Group, Rule, alert, counter, dur, fired, gauge, selector
 
 NAME = "exporters"
@@ -24,8 +31,8 @@ def stale_after(config: Config) -> dict[str, float]:
     return {k: max(3 * v.total_seconds(), MIN_STALE) for k, v in intervals.items()}
 
 
-def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
-    """Build the agent-down, source-down and source-stale alerts."""
+def alerts(config: Config) -> tuple[Rule, Rule, Rule, Rule]:
+    """Build the agent-down, source-down, source-stale and reload-failed alerts."""
     sev = config.alerts.packs.exporters.severity
     stale = stale_after(config)
     stale_expr = "\nor\n".join(
@@ -64,7 +71,18 @@ def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
         + ", ".join(f"{e} {dur(s)}" for e, s in stale.items())
         + ").",
     )
-    return agent_down, source_down, source_stale
+    reload_failed = alert(
+        config,
+        CONFIG_RELOAD_FAILED,
+        "opslens_config_last_reload_successful == 0",
+        "10m",
+        sev,
+        "OpsLens agent {{ $labels.instance }} refused its new config",
+        "The last reload of opslens.yaml (SIGHUP or POST /-/reload) was refused: the agent "
+        "runs the previous config, and the next restart would fail the same way. Its log "
+        "names the file, line and field.",
+    )
+    return agent_down, source_down, source_stale, reload_failed
 
 
 def groups(config: Config) -> list[Group]:
@@ -75,8 +93,8 @@ def groups(config: Config) -> list[Group]:
 
 
 def cases(config: Config) -> list[Case]:
-    """Build the promtool cases: a dead agent and stale sources fire, healthy ones don't."""
-    agent_down, source_down, source_stale = alerts(config)
+    """Build the promtool cases: a dead agent, stale sources, a refused reload fire; not healthy."""
+    agent_down, source_down, source_stale, reload_failed = alerts(config)
     after = stale_after(config)
     up = selector("up", AGENT)
     source = {**AGENT, "exporter": "cost", "source": "aws-main"}
@@ -91,16 +109,30 @@ def cases(config: Config) -> list[Case]:
     return [
         Case(
             "exporters: agent down, source failing, every exporter stale",
-            [(up, gauge(0, 30)), (selector("opslens_source_up", source), gauge(0, 30)), *old],
+            [
+                (up, gauge(0, 30)),
+                (selector("opslens_source_up", source), gauge(0, 30)),
+                (selector("opslens_config_last_reload_successful", AGENT), gauge(0, 30)),
+                *old,
+            ],
             [
                 Check(AGENT_DOWN, "20m", [fired(agent_down, AGENT)]),
+                Check(CONFIG_RELOAD_FAILED, "20m", [fired(reload_failed, AGENT)]),
                 Check(SOURCE_DOWN, "20m", [fired(source_down, source)]),
                 Check(SOURCE_STALE, "20m", [fired(source_stale, s) for s in sources.values()]),
             ],
         ),
         Case(
             "exporters: healthy agent and sources stay silent",
-            [(up, gauge(1, 30)), (selector("opslens_source_up", source), gauge(1, 30)), *fresh],
-            [Check(r["alert"], "20m") for r in (agent_down, source_down, source_stale)],
+            [
+                (up, gauge(1, 30)),
+                (selector("opslens_source_up", source), gauge(1, 30)),
+                (selector("opslens_config_last_reload_successful", AGENT), gauge(1, 30)),
+                *fresh,
+            ],
+            [
+                Check(r["alert"], "20m")
+                for r in (agent_down, source_down, source_stale, reload_failed)
+            ],
         ),
     ]

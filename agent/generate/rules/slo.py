@@ -122,6 +122,16 @@ def events_expr(slo: Slo, window: str) -> str:
     return f"sum(increase({total_selector(slo)}[{window}]))"
 
 
+def sli_exprs(slo: Slo, window: str) -> tuple[str, str]:
+    """Return the (bad events, events) increase expressions of the SLI over `window`."""
+    total = events_expr(slo, window)
+    if slo.latency is not None:
+        good = f"sum(increase({good_selector(slo)}[{window}]))"
+        return f"(\n  {total}\n  -\n  {good}\n)", total
+    assert slo.errors is not None
+    return f"(sum(increase({slo.errors.strip()}[{window}])) or vector(0))", total
+
+
 def errors_expr(slo: Slo, window: str, events: str) -> str:
     """Count the bad events over `window`, given the recorded events series of `window`."""
     if slo.latency is not None:
