@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from typing import Any
 
-from exporters.config import SEVERITIES
+from exporters.config import SEVERITIES, Duration
 from exporters.cost.model import BASE_LABELS as COST_LABELS
 
+from . import slo_policy
 from .models import Config
 
 Path = tuple[str | int, ...]
@@ -73,10 +76,77 @@ def _cost(config: Config) -> Iterator[Issue]:
 
 
 def _slos(config: Config) -> Iterator[Issue]:
-    yield from _duplicates(
-        ((("slos", i, "name"), f"{s.service}/{s.name}") for i, s in enumerate(config.slos)),
-        "SLO",
+    slos = list(enumerate(config.slos))
+    yield from _duplicates(((("slos", i, "name"), f"{s.service}/{s.name}") for i, s in slos), "SLO")
+    yield from _same_alert_names(config)
+    scrape = config.prometheus.scrape_interval
+    for i, slo in slos:
+        if not slo_policy.enough_scrapes(slo.window, scrape):
+            yield ("slos", i, "window"), _too_few_scrapes(slo.window, scrape)
+    yield from _retention(config)
+
+
+def _camel(text: str) -> str:
+    # As the alert names spell it (agent.generate.naming.camel): shop-api → ShopApi.
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[-_.]", text) if w)
+
+
+def _same_alert_names(config: Config) -> Iterator[Issue]:
+    seen: dict[str, str] = {}
+    for i, slo in enumerate(config.slos):
+        key, name = _camel(slo.service) + _camel(slo.name), f"{slo.service}/{slo.name}"
+        if key in seen and seen[key] != name:
+            yield (
+                ("slos", i, "name"),
+                f"SLO {name!r} gets the same alert names as {seen[key]!r} (Slo{key}…): rename one",
+            )
+        seen.setdefault(key, name)
+
+
+def _days(period: Duration | timedelta) -> str:
+    """`28d` as written in SLO windows, where Prometheus would print `4w`."""
+    seconds = int(period.total_seconds())
+    return f"{seconds // 86400}d" if seconds % 86400 == 0 else Duration.of(seconds).prom()
+
+
+def _too_few_scrapes(window: Duration, scrape: Duration) -> str:
+    shortest = Duration.of(slo_policy.shortest_window(window).total_seconds())
+    need = slo_policy.SCRAPES_PER_WINDOW
+    fix = f"scrape every {Duration.of(shortest.total_seconds() / need).prom()} or faster"
+    longer = slo_policy.min_period(scrape)
+    if longer is not None:
+        fix += f", or make the window at least {_days(longer)}"
+    return (
+        f"a {_days(window)} SLO alerts on windows down to {shortest.prom()}, which must hold "
+        f"{need} scrapes of prometheus.scrape_interval ({scrape.prom()}): {fix}"
     )
+
+
+def _retention(config: Config) -> Iterator[Issue]:
+    prom = config.prometheus
+    if not config.slos or not prom.retention_covers_slos:
+        return
+    i, longest = max(enumerate(config.slos), key=lambda item: (item[1].window, -item[0]))
+    if prom.retention >= longest.window:
+        return
+    fix = (
+        f"set prometheus.retention to at least {_days(longest.window)}, or "
+        "prometheus.retention_covers_slos: false if the SLO rules run against long-term "
+        "storage (remote_write)"
+    )
+    given = "prometheus" in config.model_fields_set and "retention" in prom.model_fields_set
+    if given:
+        yield (
+            ("prometheus", "retention"),
+            f"retention {prom.retention.prom()} is shorter than the longest SLO window, "
+            f"{_days(longest.window)} (slos[{i}] {longest.service}/{longest.name}): {fix}",
+        )
+    else:
+        yield (
+            ("slos", i, "window"),
+            f"window {_days(longest.window)} is longer than prometheus.retention "
+            f"({prom.retention.prom()} by default): {fix}",
+        )
 
 
 def _app(config: Config) -> Iterator[Issue]:

@@ -14,6 +14,7 @@ from exporters.dora.config import DoraConfig
 
 from .notify import NotifyConfig, PublicUrl
 from .reports import ReportsConfig
+from .slo_policy import MIN_PERIOD
 
 DASHBOARDS = ("executive", "cost", "dora", "application", "infrastructure", "alerts")
 Dashboard = Literal["executive", "cost", "dora", "application", "infrastructure", "alerts"]
@@ -76,6 +77,9 @@ class Slo(Strict):
     errors: str | None = None
     total: str | None = None
     latency: Latency | None = None
+    # A burn-rate condition needs this many events in its long window: one failure among
+    # a handful of requests does not page, a low-traffic service that fails still does.
+    min_events: int = Field(default=10, ge=1)
 
     @field_validator("objective")
     @classmethod
@@ -98,8 +102,11 @@ class Slo(Strict):
             raise ValueError("an SLO needs either errors and total, or latency")
         if ratio and (self.errors is None or self.total is None):
             raise ValueError("a ratio SLO needs both errors and total")
-        if self.window < Duration.parse("1h"):
-            raise ValueError("window must be at least 1h")
+        if self.window < MIN_PERIOD:
+            raise ValueError(
+                "window must be at least 1d: the alert windows scale with it, and a 1d "
+                "window already pages on 2m and 1m"
+            )
         return self
 
 
@@ -176,6 +183,9 @@ class PrometheusConfig(Strict):
     scrape_interval: Duration = Duration.parse("15s")
     evaluation_interval: Duration | None = None
     retention: Duration = Duration.parse("15d")
+    # False where the SLO rules run against long-term storage (a Thanos or Mimir ruler
+    # over remote_write data) rather than this Prometheus' own TSDB.
+    retention_covers_slos: bool = True
     external_labels: dict[LabelName, str] = Field(default_factory=dict)
     remote_write: list[RemoteWrite] = Field(default_factory=list)
 

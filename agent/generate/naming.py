@@ -74,18 +74,45 @@ def rule_group(*parts: str) -> str:
     return "-".join((RULES_PREFIX, *parts))
 
 
-# The SLO pack records these and the dashboards read them.
-SLO_OBJECTIVE = "slo:objective:ratio"
-SLO_ERROR_BUDGET = "slo:error_budget:ratio"
-SLO_ERROR_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
+# The SLO pack records these and the dashboards read them. Everything lives under the
+# `opslens_slo:` prefix so that Sloth's or Pyrra's rules (`slo:…`, `…:burnrate…`) in the
+# same Prometheus never share a series name with ours.
+SLO_PREFIX = "opslens_slo"
+SLO_INFO = f"{SLO_PREFIX}:info"
+SLO_OBJECTIVE = f"{SLO_PREFIX}:objective:ratio"
+SLO_ERROR_BUDGET = f"{SLO_PREFIX}:error_budget:ratio"
+SLO_PERIOD_ERRORS = f"{SLO_PREFIX}:period_errors:increase"
+SLO_PERIOD_EVENTS = f"{SLO_PREFIX}:period_events:increase"
+SLO_PERIOD_ERROR_RATIO = f"{SLO_PREFIX}:period_error:ratio"
+SLO_ERROR_BUDGET_REMAINING = f"{SLO_PREFIX}:error_budget_remaining:ratio"
 
 
-def slo_error_ratio(window: str) -> str:
-    return f"slo:sli_error:ratio_rate{window}"
+def slo_pack(service: str, name: str) -> str:
+    """`slo-<service>-<name>`: the SLO's own rules file and promtool test files."""
+    return f"slo-{service}-{name}"
 
 
-def slo_total_rate(window: str) -> str:
-    return f"slo:sli_total:rate{window}"
+def slo_events(window: str) -> str:
+    """Events of the SLI over `window` (an increase, not a rate)."""
+    return f"{SLO_PREFIX}:sli_events:increase{window}"
+
+
+def slo_burn_rate(window: str) -> str:
+    """Bad events ÷ events over `window` ÷ the error budget: 1 spends the budget exactly.
+
+    0 when the window holds no events; the error ratio is this × the budget.
+    """
+    return f"{SLO_PREFIX}:burn_rate:ratio_rate{window}"
+
+
+def slo_interval_errors(step: str) -> str:
+    """Bad events per `step`, recorded once per step for the whole-period sums."""
+    return f"{SLO_PREFIX}:interval_errors:increase{step}"
+
+
+def slo_interval_events(step: str) -> str:
+    """Events per `step`, recorded once per step for the whole-period sums."""
+    return f"{SLO_PREFIX}:interval_events:increase{step}"
 
 
 def window(period: timedelta) -> str:
@@ -135,14 +162,23 @@ def camel(*parts: str) -> str:
     return "".join(words)
 
 
-def slo_alert(service: str, name: str, speed: str) -> str:
-    """The page (`fast`) or ticket (`slow`) burn-rate alert of one SLO."""
-    return camel("slo", service, name, "error-budget-burn", speed)
+# The alerts every SLO gets, by kind; `Slo<Service><Name><suffix>`.
+SLO_ALERTS = {
+    "fast": "ErrorBudgetBurnFast",
+    "slow": "ErrorBudgetBurnSlow",
+    "absent": "SLIAbsent",
+    "exhausted": "ErrorBudgetExhausted",
+}
 
 
-def slo_runbook(speed: str) -> str:
-    """Name the runbook section shared by every SLO's burn-rate alert of this speed."""
-    return f"SloErrorBudgetBurn{speed}"
+def slo_alert(service: str, name: str, kind: str) -> str:
+    """The page (`fast`), ticket (`slow`), `absent` or `exhausted` alert of one SLO."""
+    return camel("slo", service, name) + SLO_ALERTS[kind]
+
+
+def slo_runbook(kind: str) -> str:
+    """Name the runbook section shared by every SLO's alert of this kind."""
+    return "Slo" + SLO_ALERTS[kind]
 
 
 def runbook_url(base: str, alert: str) -> str:

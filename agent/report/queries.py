@@ -1,7 +1,7 @@
 """The PromQL behind every figure of a report, with the Grafana panel showing the same data.
 
 Names are the ones the exporters expose (`agent/catalogue.py`) and the generated rules
-record (`slo:*`), so a report never shows a number the dashboards cannot show too.
+record (`opslens_slo:*`), so a report never shows a number the dashboards cannot show too.
 Building the plan is pure: no Prometheus is asked anything here.
 """
 
@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 
 from agent.config import Config
 from agent.config.models import Slo
-from agent.generate.rules.slo import sli_exprs
+from agent.generate.naming import (
+    SLO_ERROR_BUDGET_REMAINING,
+    slo_interval_errors,
+    slo_interval_events,
+)
+from agent.generate.rules.slo import STEP, sli_exprs
 
 from .period import DAY, Period
 
@@ -214,6 +219,13 @@ def slo_key(slo: Slo) -> str:
     return f"slo.{slo.service}.{slo.name}"
 
 
+def _day_ratio(ids: str) -> str:
+    """Bad events ÷ events of the last day, from the 5-minute increases the rules record."""
+    errors = f"sum_over_time({slo_interval_errors(STEP)}{{{ids}}}[1d])"
+    events = f"sum_over_time({slo_interval_events(STEP)}{{{ids}}}[1d])"
+    return f"{errors} / ({events} > 0) or ({events} == 0)"
+
+
 def reliability_queries(config: Config, period: Period) -> tuple[Query, ...]:
     end = period.end.timestamp()
     out: list[Query] = []
@@ -228,17 +240,17 @@ def reliability_queries(config: Config, period: Period) -> tuple[Query, ...]:
             Query(
                 f"{key}.remaining",
                 f"{slo.service} {slo.name}: error budget remaining over {slo.window}",
-                f"slo:error_budget_remaining:ratio{{{ids}}}",
+                f"{SLO_ERROR_BUDGET_REMAINING}{{{ids}}}",
                 end,
                 panels=(Panel("application", "Error budget remaining"),),
             ),
             _daily(
                 f"{key}.daily",
                 f"{slo.service} {slo.name}: error ratio of each day",
-                f"slo:sli_error:ratio_rate1d{{{ids}}}",
+                _day_ratio(ids),
                 end,
                 period.days,
-                Panel("application", "Burn rate, slow windows (ticket)"),
+                Panel("application", "Burn rate, ticket windows"),
             ),
         ]
     probe_panel = Panel("application", "Probe status")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli.init import starter_text
-from agent.config import Duration, load, parse
+from agent.config import ConfigError, Duration, load, parse
 
 
 @pytest.mark.parametrize(
@@ -96,3 +96,32 @@ def test_errors_are_sorted_by_line_and_all_reported() -> None:
         "c.yml:3: agent.listen: 'nope' is not HOST:PORT",
         "c.yml:4: cost.max_series: Input should be greater than or equal to 10",
     ]
+
+
+SLO_90D = """\
+version: 1
+project: acme
+slos:
+  - name: availability
+    service: shop
+    objective: 99.9
+    window: 90d
+    errors: 'http_requests_total{status=~"5.."}'
+    total: http_requests_total
+"""
+
+
+def test_retention_must_cover_the_longest_slo_window_unless_opted_out() -> None:
+    with pytest.raises(ConfigError, match=r"window 90d is longer than prometheus\.retention"):
+        parse(SLO_90D)
+    assert parse(SLO_90D + "prometheus: {retention: 90d}\n").prometheus.retention.days == 90
+    # A Thanos or Mimir ruler evaluates the rules over long-term storage: opt out.
+    remote = "prometheus:\n  retention_covers_slos: false\n  remote_write: [{url: 'https://m/'}]\n"
+    config = parse(SLO_90D + remote)
+    assert config.prometheus.retention.days == 15 and not config.prometheus.retention_covers_slos
+
+
+def test_reference_and_starter_configs_retain_their_slo_windows(root: Path) -> None:
+    for config in (load(root / "opslens.yaml"), parse(starter_text())):
+        assert config.slos
+        assert config.prometheus.retention >= max(s.window for s in config.slos)

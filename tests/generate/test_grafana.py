@@ -231,8 +231,40 @@ def test_dashboards_follow_the_config() -> None:
     assert "Budgets" not in titles["cost"] and "Month to date by team" not in titles["cost"]
     assert titles["infrastructure"] & {"Host", "Processes"} == set()
     names = {n for b in boards.values() for _, e in panel_queries(b) for n in metric_names(e)}
-    assert not {n for n in names if n.startswith("slo:")}
+    assert not {n for n in names if n.startswith("opslens_slo:")}
     assert {v["name"] for v in boards["cost"]["templating"]["list"]} == {"datasource", "cost_type"}
+
+
+_SLO_SELECTOR = re.compile(r"(opslens_slo:[a-zA-Z0-9_:]+)(\{[^}]*\})?")
+
+
+def test_every_slo_series_in_a_query_filters_on_slo_and_service(
+    boards: dict[str, dict[str, Any]],
+) -> None:
+    """Another SLO tool's series in the same Prometheus can never join with ours.
+
+    Sloth's series carry neither `slo` nor `service`; selecting ours by both on every side
+    of every expression keeps them out of any join (no many-to-many errors) and any panel.
+    """
+    seen = 0
+    for name, board in boards.items():
+        for title, expr in panel_queries(board):
+            for metric, matchers in _SLO_SELECTOR.findall(expr):
+                seen += 1
+                assert re.search(r"\bslo(!=|=)", matchers), (name, title, metric, expr)
+                assert re.search(r"\bservice(!=|=~|=)", matchers), (name, title, metric, expr)
+    assert seen >= 20
+
+
+def test_application_dashboard_plots_each_slos_own_burn_windows(
+    boards: dict[str, dict[str, Any]],
+) -> None:
+    queries = dict.fromkeys(e for t, e in panel_queries(boards["application"]) if "Burn" in t)
+    # The 28d SLO's windows scale: 56m, not 1h.
+    assert any('ratio_rate56m{slo="availability",service="checkout"' in q for q in queries)
+    assert not any('ratio_rate1h{slo="availability",service="checkout"' in q for q in queries)
+    titles = {p["title"] for p in panels(boards["application"])}
+    assert {"SLOs", "Error budget remaining", "SLI over the SLO period"} <= titles
 
 
 def test_budget_and_level_thresholds_come_from_the_config(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,15 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.config import SEVERITIES, Config, Duration, load, parse
+from agent.config import SEVERITIES, Config, Duration, load, parse, slo_policy
 from agent.generate import naming, rules
 from agent.generate.artefact import serialise
 from agent.generate.hosts import COMPOSE
 from agent.generate.rules import slo as slo_pack
 from agent.generate.rules.common import num
+from tests.conftest import SHARED_DATA
 
 # A second, small config exercising what the reference config does not: a 7d latency SLO
-# with an integral threshold, no traffic guard, no budgets, packs switched off, custom rules.
+# with an integral threshold, a 95 % 90d SLO, no budgets, packs switched off, custom rules.
 SMALL = """\
 version: 1
 project: small
@@ -67,11 +69,48 @@ alerts:
       severity: low
       summary: Nightly job never reported
       runbook_url: https://runbooks.example.com/nightly
+prometheus:
+  retention: 90d
+"""
+
+# One 99.9 % SLO per period the burn-rate policy must hold for, both SLI kinds.
+PERIODS = """\
+version: 1
+project: periods
+slos:
+  - name: day
+    service: api
+    objective: 99.9
+    window: 1d
+    errors: 'http_requests_total{job="api",status=~"5.."}'
+    total: 'http_requests_total{job="api"}'
+  - name: week
+    service: api
+    objective: 99.9
+    window: 7d
+    latency: {metric: http_request_duration_seconds, threshold: 0.25, selector: 'job="api"'}
+  - name: four-weeks
+    service: api
+    objective: 99.9
+    window: 28d
+    errors: 'http_requests_total{job="api",status=~"5.."}'
+    total: 'http_requests_total{job="api"}'
+  - name: month
+    service: api
+    objective: 99.9
+    window: 30d
+    latency: {metric: http_request_duration_seconds, threshold: 0.25, selector: 'job="api"'}
+prometheus:
+  retention: 30d
 """
 
 
 def small() -> Config:
     return parse(SMALL)
+
+
+def periods() -> Config:
+    return parse(PERIODS)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +181,7 @@ def test_every_alert_rule_fires_in_a_case_and_every_name_is_tested_silent(
 ) -> None:
     cfg = reference if config == "reference" else small()
     for pack in rules.packs(cfg):
-        checks = [c for case in pack.cases for c in case.checks]
+        checks = [c for case in pack.all_cases() for c in case.checks]
         if pack.name == "custom":
             # Arbitrary PromQL has no synthetic breach: the case only loads the rules.
             assert pack.cases and not checks
@@ -173,82 +212,213 @@ def test_every_alert_name_appears_in_a_test_file(config: str, reference: Config)
     assert {r["alert"] for r in alerts_of(cfg)} - custom <= tested
 
 
+def slo_rules(config: Config, service: str, name: str) -> list[dict[str, Any]]:
+    """The rules of one SLO's own file, both groups."""
+    groups = rules.rule_groups(config)[naming.slo_pack(service, name)]
+    return [r for g in groups for r in g["rules"]]
+
+
 def test_slo_alerts_route_by_service_with_page_and_ticket_severities(reference: Config) -> None:
-    by_name = {r["alert"]: r for r in alerts_of(reference)}
-    fast = by_name["SloShopApiAvailabilityErrorBudgetBurnFast"]
-    slow = by_name["SloCheckoutAvailabilityErrorBudgetBurnSlow"]
-    assert fast["labels"] == {"severity": "critical", "service": "shop-api"}
-    assert slow["labels"] == {"severity": "high", "service": "checkout"}
-    assert "(14.4 * 0.001)" in fast["expr"] and "(6 * 0.001)" in fast["expr"]
-    assert "slo:sli_total:rate1h" in fast["expr"]  # the minimum-traffic guard
-    assert "(2.8 * 0.0005)" in slow["expr"] and "(0.9333 * 0.0005)" in slow["expr"]
-    assert "sli_total" not in slow["expr"]
+    by_pair = {
+        (r["alert"], r["labels"].get("long"), r["labels"].get("short")): r
+        for r in slo_rules(reference, "shop-api", "availability")
+        + slo_rules(reference, "checkout", "availability")
+        if "alert" in r
+    }
+    fast = by_pair[("SloShopApiAvailabilityErrorBudgetBurnFast", "1h", "5m")]
+    slow = by_pair[("SloCheckoutAvailabilityErrorBudgetBurnSlow", "2d19h12m", "5h36m")]
+    assert fast["labels"] == {
+        "severity": "critical",
+        "service": "shop-api",
+        "long": "1h",
+        "short": "5m",
+    }
+    assert slow["labels"]["severity"] == "high" and slow["labels"]["service"] == "checkout"
+    # Both windows over the factor, and enough events in the long window.
+    assert fast["expr"] == (
+        'opslens_slo:burn_rate:ratio_rate1h{slo="availability",service="shop-api"} > 14.4\n'
+        "and\n"
+        'opslens_slo:burn_rate:ratio_rate5m{slo="availability",service="shop-api"} > 14.4\n'
+        "and\n"
+        'opslens_slo:sli_events:increase1h{slo="availability",service="shop-api"} >= 10'
+    )
+    assert "> 1\n" in slow["expr"] and "sli_events:increase2d19h12m" in slow["expr"]
+    # The HTTP pack's request-rate floor no longer guards SLO pages.
+    assert all(
+        "sli_total" not in r["expr"] and r["for"] == "0s" for k, r in by_pair.items() if k[1]
+    )
+    assert "$value" in fast["annotations"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("window", "pairs"),
+    [
+        (
+            "1d",
+            [("2m", "1m", "14.4"), ("12m", "1m", "6"), ("48m", "4m", "3"), ("2h24m", "12m", "1")],
+        ),
+        (
+            "7d",
+            [
+                ("14m", "1m", "14.4"),
+                ("1h24m", "7m", "6"),
+                ("5h36m", "28m", "3"),
+                ("16h48m", "1h24m", "1"),
+            ],
+        ),
+        (
+            "28d",
+            [
+                ("56m", "5m", "14.4"),
+                ("5h36m", "28m", "6"),
+                ("22h24m", "1h52m", "3"),
+                ("2d19h12m", "5h36m", "1"),
+            ],
+        ),
+        ("30d", [("1h", "5m", "14.4"), ("6h", "30m", "6"), ("1d", "2h", "3"), ("3d", "6h", "1")]),
+        (
+            "90d",
+            [("3h", "15m", "14.4"), ("18h", "1h30m", "6"), ("3d", "6h", "3"), ("9d", "18h", "1")],
+        ),
+    ],
+)
+def test_windows_scale_with_the_period_and_factors_stay(
+    window: str, pairs: list[tuple[str, ...]]
+) -> None:
+    period = Duration.parse(window)
+    got = slo_policy.conditions(period)
+    assert [(naming.window(c.long), naming.window(c.short), num(c.factor)) for c in got] == pairs
+    for c, share in zip(got, ("0.02", "0.05", "0.1", "0.1"), strict=True):
+        # Each condition spends the workbook's share of the budget in its long window
+        # (exactly, where the scaled window is a whole number of minutes).
+        spent = c.factor * Decimal(c.long.total_seconds()) / Decimal(period.total_seconds())
+        assert abs(spent - Decimal(share)) <= Decimal("0.001"), (window, c)
+
+
+@pytest.mark.parametrize("days", [1, 2, 7, 14, 28, 30, 45, 90, 365])
+def test_no_condition_fires_at_or_below_the_sustainable_rate(days: int) -> None:
+    """Every factor is at least 1 and every comparison strict: a burn rate of 1 never alerts."""
+    slo = parse(
+        PERIODS.replace("window: 1d", f"window: {days}d").replace(
+            "retention: 30d", f"retention: {max(days, 30)}d"
+        )
+    ).slos[0]
+    for c in slo_pack.conditions(slo):
+        assert c.factor >= 1 and c.short < c.long
+    for rule in slo_rules(
+        parse(
+            PERIODS.replace("window: 1d", f"window: {days}d").replace(
+                "retention: 30d", f"retention: {max(days, 30)}d"
+            )
+        ),
+        "api",
+        "day",
+    ):
+        if "ErrorBudgetBurn" in rule.get("alert", ""):
+            factors = re.findall(r"ratio_rate\w+\{[^}]*\} > ([0-9.]+)\n", rule["expr"])
+            assert len(factors) == 2 and all(Decimal(f) >= 1 for f in factors), rule["expr"]
+
+
+def test_recording_rules_live_in_their_own_namespace(reference: Config) -> None:
+    records = [
+        r
+        for p in rules.packs(reference)
+        if p.name.startswith("slo-")
+        for r in p.groups[0]["rules"] + p.groups[1]["rules"]
+        if "record" in r
+    ]
+    assert records and all(r["record"].startswith("opslens_slo:") for r in records)
+    assert all(r["labels"]["slo"] and r["labels"]["service"] for r in records)
+    sloth = yaml.safe_load((SHARED_DATA / "sloth" / "kubernetes-apiserver.gen.yml").read_text())
+    theirs = {r["record"] for g in sloth["groups"] for r in g["rules"] if "record" in r}
+    assert "slo:sli_error:ratio_rate5m" in theirs
+    assert not theirs & {r["record"] for r in records}
 
 
 def test_slo_recording_rules_follow_the_label_contract(reference: Config) -> None:
-    groups = rules.rule_groups(reference)["slo"]
-    records = [r for g in groups for r in g["rules"] if "record" in r]
-    checkout = {r["record"]: r for r in records if r["labels"]["service"] == "checkout"}
-    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d"):
-        rule = checkout[f"slo:sli_error:ratio_rate{window}"]
-        assert rule["labels"] == {"slo": "availability", "service": "checkout"}
-        # Traffic-weighted: a ratio of summed increases, never an average of ratios.
-        assert "sum(increase(" in rule["expr"] and f"[{window}]" in rule["expr"]
-        assert "avg" not in rule["expr"]
-    assert checkout["slo:objective:ratio"]["expr"] == "vector(0.9995)"
-    assert checkout["slo:error_budget:ratio"]["expr"] == "vector(0.0005)"
-    assert "slo:sli_error:ratio_rate28d" in checkout["slo:error_budget_remaining:ratio"]["expr"]
+    checkout = {
+        r["record"]: r for r in slo_rules(reference, "checkout", "availability") if "record" in r
+    }
+    for window in ("5m", "28m", "56m", "1h52m", "5h36m", "22h24m", "2d19h12m"):
+        burn = checkout[f"opslens_slo:burn_rate:ratio_rate{window}"]
+        assert burn["labels"] == {"slo": "availability", "service": "checkout"}
+        # Traffic-weighted: increases of errors over recorded events, never an average of ratios.
+        assert "sum(increase(" in burn["expr"] and f"[{window}]" in burn["expr"]
+        assert (
+            f"opslens_slo:sli_events:increase{window}" in burn["expr"] and "avg" not in burn["expr"]
+        )
+        assert burn["expr"].endswith("/ 0.0005")
+        events = checkout[f"opslens_slo:sli_events:increase{window}"]
+        assert events["expr"] == f'sum(increase(http_requests_total{{job="checkout"}}[{window}]))'
+    assert checkout["opslens_slo:objective:ratio"]["expr"] == "vector(0.9995)"
+    assert checkout["opslens_slo:error_budget:ratio"]["expr"] == "vector(0.0005)"
+    info = checkout["opslens_slo:info"]
+    assert info["labels"] == {
+        "slo": "availability",
+        "service": "checkout",
+        "objective": "99.95",
+        "window": "28d",
+    }
+
+
+def test_period_ratio_sums_increases_recorded_every_five_minutes(reference: Config) -> None:
+    groups = rules.rule_groups(reference)["slo-checkout-availability"]
+    fast, period = groups
+    assert "interval" not in fast and period["interval"] == "5m"
+    by = {r.get("record", r.get("alert")): r for r in period["rules"]}
+    assert (
+        by["opslens_slo:interval_events:increase5m"]["expr"]
+        == 'sum(increase(http_requests_total{job="checkout"}[5m]))'
+    )
+    sums = by["opslens_slo:period_errors:increase"]["expr"]
+    ids = '{slo="availability",service="checkout"}'
+    assert sums == f"sum_over_time(opslens_slo:interval_errors:increase5m{ids}[28d])"
+    # Nothing reads the raw counters over the whole period.
+    assert not any(
+        "[28d]" in r["expr"] and "http_requests_total" in r["expr"] for r in period["rules"]
+    )
+    assert by["opslens_slo:error_budget_remaining:ratio"]["expr"] == (
+        '1 - opslens_slo:period_error:ratio{slo="availability",service="checkout"} / 0.0005'
+    )
+    assert by["SloCheckoutAvailabilityErrorBudgetExhausted"]["labels"]["severity"] == "high"
 
 
 def test_latency_slo_counts_requests_slower_than_the_threshold_bucket() -> None:
     latency = next(s for s in small().slos if s.latency is not None)
-    errors, total = slo_pack.sli_exprs(latency, "1h")
-    assert total == 'sum(increase(http_request_duration_seconds_count{job="api"}[1h]))'
+    assert (
+        slo_pack.events_expr(latency, "1h")
+        == 'sum(increase(http_request_duration_seconds_count{job="api"}[1h]))'
+    )
+    errors = slo_pack.errors_expr(latency, "1h", "opslens_slo:sli_events:increase1h")
     # An integral bound is "1" from Go clients and "1.0" from client_python.
     assert 'http_request_duration_seconds_bucket{job="api",le=~"1|1\\\\.0"}[1h]' in errors
-    assert slo_pack.ratio_expr(latency, "1h") == f"{errors}\n/\n{total}"
+    assert errors.startswith('(\n  opslens_slo:sli_events:increase1h{slo="latency",service="api"}')
 
 
-@pytest.mark.parametrize(
-    ("window", "expected"),
-    [
-        ("30d", ["14.4", "6", "3", "1"]),
-        ("28d", ["13.44", "5.6", "2.8", "0.9333"]),
-        ("90d", ["43.2", "18", "9", "3"]),
-        ("7d", ["3.36", "1.4", "0.7", "0.2333"]),
-    ],
-)
-def test_burn_factors_scale_with_the_slo_window(window: str, expected: list[str]) -> None:
-    slo_window = Duration.parse(window)
-    conditions = [*slo_pack.PAGE.conditions, *slo_pack.TICKET.conditions]
-    factors = [slo_pack.burn_factor(slo_window, c.long, c.budget_spent) for c in conditions]
-    assert [num(f) for f in factors] == expected
-    for c, factor in zip(conditions, factors, strict=True):
-        # A factor is a budget fraction spent in the long window, whatever the SLO window.
-        spent = factor * Decimal(slo_pack.seconds(c.long)) / Decimal(slo_window.total_seconds())
-        assert abs(
-            spent - Decimal(c.budget_spent.numerator) / c.budget_spent.denominator
-        ) < Decimal("0.0001")
+def test_min_events_guards_every_condition() -> None:
+    config = parse(PERIODS.replace("    window: 1d\n", "    window: 1d\n    min_events: 250\n"))
+    alerts = [r for r in slo_rules(config, "api", "day") if "ErrorBudgetBurn" in r.get("alert", "")]
+    assert len(alerts) == 4
+    for rule in alerts:
+        long = rule["labels"]["long"]
+        assert rule["expr"].endswith(
+            f'opslens_slo:sli_events:increase{long}{{slo="day",service="api"}} >= 250'
+        )
+    assert periods().slos[0].min_events == 10
 
 
 def test_conditions_that_cannot_be_met_are_dropped() -> None:
-    slos = {s.name: s for s in small().slos}
-    # 95% over 90d: 43.2 × 0.05 is an error ratio above 1; 18 × 0.05 = 0.9 still works.
-    page = slo_pack.conditions(slos["availability"], slo_pack.PAGE)
-    assert [(c.long, num(f)) for c, f in page] == [("6h", "18")]
-    assert len(slo_pack.conditions(slos["availability"], slo_pack.TICKET)) == 2
-    # A 1d SLO has no 3d window to look at.
-    one_day = parse(SMALL.replace("window: 7d", "window: 1d")).slos[0]
-    assert [c.long for c, _ in slo_pack.conditions(one_day, slo_pack.TICKET)] == ["1d"]
-    # 50% over 30d: even the 1× ticket is spent only by an error ratio of 1 or more... no:
-    # 1 × 0.5 < 1 keeps it, while every page factor × 0.5 ≥ 1 drops the page entirely.
+    # 50% over 30d: every page factor × 0.5 is an error ratio of 1 or more; 1× still works.
     lax = parse(
         SMALL.replace("objective: 99.5", "objective: 50").replace("window: 7d", "window: 30d")
     )
-    assert slo_pack.conditions(lax.slos[0], slo_pack.PAGE) == []
+    kept = slo_pack.conditions(lax.slos[0])
+    assert [(c.speed, num(c.factor)) for c in kept] == [("slow", "1")]
     names = {r["alert"] for r in alerts_of(lax)}
     assert "SloApiLatencyErrorBudgetBurnFast" not in names
     assert "SloApiLatencyErrorBudgetBurnSlow" in names
+    # 95%: 14.4 × 0.05 = 0.72, all four stay.
+    assert len(slo_pack.conditions(small().slos[1])) == 4
 
 
 @pytest.mark.parametrize(
@@ -320,8 +490,11 @@ def test_alert_names_are_a_stable_contract(reference: Config) -> None:
 
 
 def test_packs_follow_config_inputs(reference: Config) -> None:
+    # One rules file per SLO, so promtool runs each SLO's cases on its own rules only.
     assert list(rules.rule_groups(reference)) == [
-        "slo",
+        "slo-shop-api-availability",
+        "slo-shop-api-latency",
+        "slo-checkout-availability",
         "http",
         "probes",
         "host",
@@ -330,7 +503,8 @@ def test_packs_follow_config_inputs(reference: Config) -> None:
         "exporters",
     ]
     assert list(rules.rule_groups(small())) == [
-        "slo",
+        "slo-api-latency",
+        "slo-api-availability",
         "http",
         "host",
         "cost",
@@ -402,9 +576,10 @@ def test_selector_synthesis_finds_error_and_good_series() -> None:
 def test_unsynthesisable_slo_selectors_still_get_a_loading_case() -> None:
     # RE2's Unicode classes are beyond Python's re: no sample, so no made-up expectations.
     config = parse(SMALL.replace("Unavailable|Internal", "\\\\p{Lu}+"))
-    pack = next(p for p in rules.packs(config) if p.name == "slo")
-    names = [c.name for c in pack.cases]
-    assert any("too complex" in n for n in names)
+    pack = next(p for p in rules.packs(config) if p.name == "slo-api-availability")
+    assert [c.name for c in pack.all_cases()] == [
+        "slo api/availability: rules load (selectors too complex to synthesise)"
+    ]
 
 
 def test_rendering_is_deterministic(reference: Config) -> None:
@@ -429,8 +604,100 @@ def test_firing_checks_wait_out_the_for_duration(config: str, reference: Config)
         for rule in pack.alerts():
             hold = Duration.parse(rule["for"])
             longest[rule["alert"]] = max(hold, longest.get(rule["alert"], hold))
-        for case in pack.cases:
+        for case in pack.all_cases():
             for check in case.checks:
                 # The breach shows from the second sample on; it must then hold for `for`.
                 needed = longest[check.alert] + Duration.parse(case.interval)
                 assert Duration.parse(check.eval_time) >= needed, (case.name, check.alert)
+
+
+def _after(title: str) -> Duration:
+    """The warm history a case title announces: `… after 6h of clean traffic …`."""
+    match = re.search(r" after (\w+) (?:of clean traffic|without traffic)", title)
+    assert match, title
+    return Duration.parse(match.group(1))
+
+
+def _firing(case: Any, alert: str) -> list[tuple[Duration, set[str]]]:
+    """(eval time, long/short pairs firing) of every check of `alert` in `case`."""
+    return [
+        (
+            Duration.parse(c.eval_time),
+            {f"{a['exp_labels'].get('long')}/{a['exp_labels'].get('short')}" for a in c.alerts},
+        )
+        for c in case.checks
+        if c.alert == alert
+    ]
+
+
+@pytest.mark.parametrize("name", ["day", "week", "four-weeks", "month"])
+def test_every_period_gets_cases_for_what_the_policy_promises(name: str) -> None:
+    config = periods()
+    slo = next(s for s in config.slos if s.name == name)
+    pack = next(p for p in rules.packs(config) if p.name == f"slo-api-{name}")
+    cases = {c.name.removeprefix(f"slo api/{name}: "): c for c in pack.all_cases()}
+    page, ticket = (naming.slo_alert("api", name, k) for k in ("fast", "slow"))
+    conds = slo_pack.conditions(slo)
+    longest_page = max(c.long for c in conds if c.speed == "fast")
+    longest = max(c.long for c in conds)
+
+    # 5 % errors for an hour page within 20 minutes, after warm history.
+    ((title, burst),) = [
+        (t, c) for t, c in cases.items() if t.startswith("5% errors (50× the budget) for 1h")
+    ]
+    warm = _after(title)
+    assert warm >= longest_page
+    firing = _firing(burst, page)
+    first = min(t for t, pairs in firing if pairs)
+    assert first - warm <= timedelta(minutes=20), title
+    assert any(t < first and not pairs for t, pairs in firing)
+
+    # 0.3 % for 3 days opens a ticket, after at least the longest window of clean traffic.
+    ((title, slow),) = [
+        (t, c) for t, c in cases.items() if t.startswith("0.3% errors (3× the budget) for 3d")
+    ]
+    assert _after(title) >= longest
+    assert _firing(slow, ticket)[-1][1] and not any(p for _, p in _firing(slow, page))
+
+    # A steady half-budget error rate fires nothing, every alert checked.
+    (half,) = [c for t, c in cases.items() if t.startswith("steady 0.05% errors (0.5× the budget)")]
+    assert {c.alert for c in half.checks} == {
+        naming.slo_alert("api", name, k) for k in naming.SLO_ALERTS
+    }
+    assert half.checks and not any(c.alerts for c in half.checks)
+
+    # A low-traffic outage pages while it lasts, not only after it.
+    ((title, low),) = [
+        (t, c) for t, c in cases.items() if t.startswith("2 events a minute, all failing, for 2h")
+    ]
+    start, end = _after(title), _after(title) + timedelta(hours=2)
+    during = [t for t, pairs in _firing(low, page) if pairs and start < t <= end]
+    assert (
+        during
+        and max(during) >= end - timedelta(minutes=5)
+        and min(during) - start <= timedelta(minutes=10)
+    )
+
+    # After an idle spell no series is NaN: every record counted at the end.
+    (idle,) = [c for t, c in cases.items() if "no series is NaN" in t]
+    records = {r["record"] for g in pack.groups for r in g["rules"] if "record" in r}
+    counts = [s for s in idle.exprs if s.expr.startswith("count(")]
+    assert len(counts) == 2 and all(s.samples == [("{}", float(len(records)))] for s in counts)
+
+
+@pytest.mark.parametrize("config", ["reference", "periods"])
+def test_cases_tell_the_window_pairs_apart(config: str, reference: Config) -> None:
+    """For two conditions of one alert, some check has one firing and not the other."""
+    cfg = reference if config == "reference" else periods()
+    for pack in (p for p in rules.packs(cfg) if p.name.startswith("slo-")):
+        slo = next(s for s in cfg.slos if naming.slo_pack(s.service, s.name) == pack.name)
+        for speed in ("fast", "slow"):
+            alert = naming.slo_alert(slo.service, slo.name, speed)
+            pairs = [
+                f"{naming.window(c.long)}/{naming.window(c.short)}"
+                for c in slo_pack.conditions(slo)
+                if c.speed == speed
+            ]
+            seen = [p for case in pack.all_cases() for _, p in _firing(case, alert)]
+            for a, b in itertools.combinations(pairs, 2):
+                assert any((a in s) != (b in s) for s in seen), (pack.name, a, b)

@@ -24,6 +24,7 @@ from aiohttp import ClientSession, web
 from agent.config import load
 from agent.generate import render_all, serialise
 from agent.generate.grafana import dashboards, panel_queries
+from tests.integration.test_rules_prometheus import every_second
 from tests.support.procs import prometheus
 from tests.support.waiting import wait_until_async
 
@@ -69,11 +70,13 @@ def exposition(text: str, scrape: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def fake_targets() -> web.Application:
+def fake_targets(extra: dict[str, str] | None = None) -> web.Application:
+    """Serve the agent's and an app's families, plus `extra` expositions by path name."""
     texts = {
         name: (FIXTURES / f"dashboard_{name}.prom").read_text(encoding="utf-8")
         for name in ("agent", "app")
     }
+    texts |= extra or {}
     scrapes: Counter[str] = Counter()
 
     async def metrics(request: web.Request) -> web.Response:
@@ -112,13 +115,17 @@ def prometheus_config(config: Any, target: str, rule_files: list[str]) -> dict[s
 
 
 def write_rules(config: Any, workdir: Path) -> list[str]:
-    """The generated rule files for `config` (not the committed ones), plus the test alert."""
+    """The generated rule files for `config` (not the committed ones), plus the test alert.
+
+    Groups with their own interval (the SLO period groups, 5m) run every second here, so
+    their series exist within the test's seconds.
+    """
     files = []
     for artefact in render_all(config):
         if artefact.path.startswith("rules/") and artefact.path.endswith(".rules.yml"):
             path = workdir / artefact.path
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(serialise(artefact), encoding="utf-8")
+            path.write_text(serialise(every_second(artefact)), encoding="utf-8")
             files.append(str(path))
     test_rules = workdir / "dashboard-test.rules.yml"
     test_rules.write_text(yaml.safe_dump(TEST_ALERT), encoding="utf-8")

@@ -1,9 +1,10 @@
 """A known fortnight of OpsLens metrics, as OpenMetrics with timestamps, and its figures.
 
-Every series is what the exporters expose or the generated rules record (`slo:*`,
-`ALERTS`), written the way Prometheus would have stored it. The report tests backfill this
-history with `promtool tsdb create-blocks-from openmetrics`, start Prometheus on it and
-compare the report with the figures computed here from the same constants.
+Every series is what the exporters expose or the generated rules record
+(`opslens_slo:*`, `ALERTS`), written the way Prometheus would have stored it. The report
+tests backfill this history with `promtool tsdb create-blocks-from openmetrics`, start
+Prometheus on it and compare the report with the figures computed here from the same
+constants.
 
 Time runs backwards from `end`: day k is the day whose middle is `end - k days`, so the
 report's daily samples (taken at `end - k days`) each land in the middle of one day.
@@ -146,6 +147,7 @@ notify:
   smtp: {{smarthost: "{smarthost}", from: "opslens@example.com", require_tls: false}}
 prometheus:
   scrape_interval: 1m
+  retention: 30d
 reports:
   prometheus_url: "{prometheus}"
   grafana_url: "https://grafana.example.com"
@@ -282,19 +284,14 @@ def _history(end: float) -> _Families:
         f.add("http_request_duration_seconds_bucket", {**hist, "le": "+Inf"}, t, ALL_RATE * elapsed)
         f.add("http_request_duration_seconds_count", hist, t, ALL_RATE * elapsed)
         for slo, remaining in REMAINING.items():
-            f.add(
-                "slo:error_budget_remaining:ratio",
-                {"slo": slo, "service": "shop-api"},
-                t,
-                remaining,
-            )
+            ids = {"slo": slo, "service": "shop-api"}
+            f.add("opslens_slo:error_budget_remaining:ratio", ids, t, remaining)
+            # The period group's 5-minute increases, which the daily error ratio sums.
             ratio = ERROR_RATE / (OK_RATE + ERROR_RATE) if slo == "availability" else 0.05
-            f.add(
-                "slo:sli_error:ratio_rate1d",
-                {"slo": slo, "service": "shop-api"},
-                t,
-                ratio * (1 + 0.1 * (k % 4)),
-            )
+            events = (OK_RATE + ERROR_RATE if slo == "availability" else ALL_RATE) * 300
+            f.add("opslens_slo:interval_events:increase5m", ids, t, events)
+            bad = events * ratio * (1 + 0.1 * (k % 4))
+            f.add("opslens_slo:interval_errors:increase5m", ids, t, bad)
         for probe, service in (("shop-home", "shop-api"), ("checkout-api", "checkout")):
             labels = {"probe": probe, "service": service}
             f.add("probe_success", labels, t, 0.0 if probe_down(probe, t, end) else 1.0)

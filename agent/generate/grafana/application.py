@@ -6,7 +6,15 @@ from typing import Any
 
 from agent.config import Config
 
-from ..naming import SLO_ERROR_BUDGET, SLO_ERROR_BUDGET_REMAINING, SLO_OBJECTIVE, slo_error_ratio
+from ..naming import (
+    SLO_ERROR_BUDGET_REMAINING,
+    SLO_INFO,
+    SLO_OBJECTIVE,
+    SLO_PERIOD_ERROR_RATIO,
+    slo_burn_rate,
+    window,
+)
+from ..rules.slo import conditions
 from .panels import (
     UP,
     Panel,
@@ -16,11 +24,15 @@ from .panels import (
     bargauge,
     label_variable,
     stat,
+    table,
     timeline,
     timeseries,
 )
 
 SEL = 'service=~"$service"'
+# Every SLO series of ours carries slo and service; other SLO tools' series (Sloth's have
+# neither) may share the Prometheus, and "All" (.*) also matches a missing label.
+SLO_SEL = 'slo!="",service=~"$service"'
 RATE = "[$__rate_interval]"
 BREAKER = {0: ("Closed", "green"), 1: ("Half-open", "orange"), 2: ("Open", "red")}
 
@@ -103,55 +115,66 @@ def _red(config: Config) -> list[Panel]:
     ]
 
 
-def _burn(windows: tuple[str, ...]) -> list[Query]:
-    return [
-        Query(
-            f"{slo_error_ratio(w)}{{{SEL}}} / on (slo, service) {SLO_ERROR_BUDGET}",
-            f"{{{{service}}}} {{{{slo}}}} {w}",
-        )
-        for w in windows
-    ]
+def _burn(config: Config, speed: str) -> list[Query]:
+    """Each SLO's burn rate over the windows of its page (`fast`) or ticket conditions."""
+    out = []
+    for slo in config.slos:
+        own = f'slo="{slo.name}",service="{slo.service}",{SEL}'
+        spans = sorted({w for c in conditions(slo) if c.speed == speed for w in (c.long, c.short)})
+        out += [
+            Query(f"{slo_burn_rate(window(w))}{{{own}}}", f"{slo.service} {slo.name} {window(w)}")
+            for w in spans
+        ]
+    return out
 
 
 def _slos(config: Config) -> list[Panel]:
     return [
+        table(
+            "SLOs",
+            Query(f"{SLO_INFO}{{{SLO_SEL}}}"),
+            hide=("Time", "__name__", "Value"),
+            description="Objective (percent) and period of each SLO.",
+        ),
         bargauge(
             "Error budget remaining",
-            Query(f"{SLO_ERROR_BUDGET_REMAINING}{{{SEL}}}", "{{service}} {{slo}}"),
+            Query(f"{SLO_ERROR_BUDGET_REMAINING}{{{SLO_SEL}}}", "{{service}} {{slo}}"),
             unit="percentunit",
+            w=12,
             max_value=1,
             thresholds=((None, "red"), (0.25, "orange"), (0.5, "green")),
-            description="1 − errors over the SLO window ÷ error budget; below 0 it is spent.",
+            description="1 − error ratio over the SLO period ÷ error budget; below 0 it is spent.",
         ),
         stat(
-            "SLI over the SLO window",
-            # remaining = 1 − error ratio ÷ budget, so this needs no per-window rule name.
-            Query(
-                f"1 - (1 - {SLO_ERROR_BUDGET_REMAINING}{{{SEL}}})"
-                f" * on (slo, service) {SLO_ERROR_BUDGET}",
-                "{{service}} {{slo}}",
-            ),
+            "SLI over the SLO period",
+            Query(f"1 - {SLO_PERIOD_ERROR_RATIO}{{{SLO_SEL}}}", "{{service}} {{slo}}"),
             unit="percentunit",
             decimals=3,
-            w=8,
-            h=8,
+            w=12,
+            h=6,
         ),
         stat(
             "Objective",
-            Query(f"{SLO_OBJECTIVE}{{{SEL}}}", "{{service}} {{slo}}"),
+            Query(f"{SLO_OBJECTIVE}{{{SLO_SEL}}}", "{{service}} {{slo}}"),
             unit="percentunit",
             decimals=3,
-            w=8,
-            h=8,
+            w=12,
+            h=6,
         ),
         timeseries(
-            "Burn rate, fast windows (page)",
-            *_burn(("5m", "1h", "6h")),
-            description="Error rate ÷ error budget; 1 spends the budget exactly over the window.",
+            "Burn rate, page windows",
+            *_burn(config, "fast"),
+            # The factors are the same for every period: only the windows scale.
+            thresholds=((None, "green"), (6, "orange"), (14.4, "red")),
+            description="Error ratio ÷ error budget over each page condition's windows; "
+            "1 spends the budget exactly over the SLO period. A page needs both windows of "
+            "a pair above its factor (14.4× or 6×).",
         ),
         timeseries(
-            "Burn rate, slow windows (ticket)",
-            *_burn(("30m", "2h", "1d", "3d")),
+            "Burn rate, ticket windows",
+            *_burn(config, "slow"),
+            thresholds=((None, "green"), (1, "orange"), (3, "red")),
+            description="As for pages, over the ticket conditions' windows (3× and 1×).",
         ),
     ]
 

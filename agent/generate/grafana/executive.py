@@ -127,7 +127,10 @@ def _reliability(config: Config) -> list[Panel]:
         panels.append(
             bargauge(
                 "SLO error budget remaining",
-                Query(SLO_ERROR_BUDGET_REMAINING, "{{service}} {{slo}}"),
+                # Only our series: another SLO tool's may share the Prometheus.
+                Query(
+                    f'{SLO_ERROR_BUDGET_REMAINING}{{slo!="",service!=""}}', "{{service}} {{slo}}"
+                ),
                 unit="percentunit",
                 w=12,
                 max_value=1,

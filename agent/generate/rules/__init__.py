@@ -2,7 +2,10 @@
 
 Each pack module has two builders over the config: `groups`, the Prometheus rule groups
 (none when the pack is off or has no inputs), and `cases`, the promtool cases that make
-every alert fire on a synthetic breach and stay silent on healthy series.
+every alert fire on a synthetic breach and stay silent on healthy series. The SLO pack
+instead builds one pack per SLO (`rules/slo-<service>-<name>.rules.yml`): promtool
+evaluates every rule of a file at every step of every case, so one file per SLO keeps
+the tests linear in the number of SLOs.
 """
 
 from __future__ import annotations
@@ -28,10 +31,21 @@ class Builders:
     groups: Callable[[Config], list[Group]]
     cases: Callable[[Config], list[Case]]
     evaluation_interval: str = "1m"
+    # Build the packs (and, without their cases, their groups) one per item, in place of
+    # one pack named `name`.
+    split: Callable[[Config], list[Pack]] | None = None
+    split_groups: Callable[[Config], dict[str, list[Group]]] | None = None
+
+    def packs(self, config: Config) -> list[Pack]:
+        if self.split is not None:
+            return self.split(config)
+        if groups := self.groups(config):
+            return [Pack(self.name, groups, self.cases(config), self.evaluation_interval)]
+        return []
 
 
 PACKS: tuple[Builders, ...] = (
-    Builders(slo.NAME, slo.groups, slo.cases),
+    Builders(slo.NAME, slo.groups, slo.cases, split=slo.packs, split_groups=slo.pack_groups),
     Builders(http.NAME, http.groups, http.cases),
     Builders(probes.NAME, probes.groups, probes.cases),
     Builders(host.NAME, host.groups, host.cases),
@@ -44,16 +58,18 @@ PACKS: tuple[Builders, ...] = (
 
 def packs(config: Config) -> list[Pack]:
     """Assemble the packs this config enables and has inputs for, in a stable order."""
-    out = []
-    for b in PACKS:
-        if groups := b.groups(config):
-            out.append(Pack(b.name, groups, b.cases(config), b.evaluation_interval))
-    return out
+    return [pack for b in PACKS for pack in b.packs(config)]
 
 
 def rule_groups(config: Config) -> dict[str, list[Group]]:
     """Map each pack name (the `<pack>` of rules/<pack>.rules.yml) to its rule groups."""
-    return {b.name: groups for b in PACKS if (groups := b.groups(config))}
+    out: dict[str, list[Group]] = {}
+    for b in PACKS:
+        if b.split_groups is not None:
+            out |= b.split_groups(config)
+        elif groups := b.groups(config):
+            out[b.name] = groups
+    return out
 
 
 def groups(config: Config) -> list[Group]:
@@ -67,6 +83,10 @@ def render(config: Config, hosts: Hosts) -> list[Artefact]:
     for pack in packs(config):
         out.append(Artefact(rules_file(pack.name), {"groups": pack.groups}))
         out.append(Artefact(rules_test_file(pack.name), test_file(pack)))
+        for more in pack.more_tests:
+            out.append(
+                Artefact(rules_test_file(f"{pack.name}.{more.suffix}"), test_file(pack, more))
+            )
     return out
 
 

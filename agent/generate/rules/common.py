@@ -117,6 +117,15 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """At `eval_time`, `expr` returns exactly these (labels, value) samples."""
+
+    expr: str
+    eval_time: str
+    samples: Sequence[tuple[str, float]] = ()
+
+
+@dataclass(frozen=True)
 class Case:
     """One promtool test group: synthetic input series and what must (not) fire."""
 
@@ -124,6 +133,16 @@ class Case:
     series: Sequence[tuple[str, str]]
     checks: Sequence[Check]
     interval: str = "1m"
+    exprs: Sequence[Sample] = ()
+
+
+@dataclass(frozen=True)
+class TestFile:
+    """More cases for a pack, at their own evaluation interval: `<pack>.<suffix>.test.yml`."""
+
+    suffix: str
+    cases: list[Case]
+    evaluation_interval: str
 
 
 @dataclass(frozen=True)
@@ -134,9 +153,13 @@ class Pack:
     groups: list[Group]
     cases: list[Case] = field(default_factory=list)
     evaluation_interval: str = "1m"
+    more_tests: list[TestFile] = field(default_factory=list)
 
     def alerts(self) -> list[Rule]:
         return [r for g in self.groups for r in g["rules"] if "alert" in r]
+
+    def all_cases(self) -> list[Case]:
+        return [*self.cases, *(c for t in self.more_tests for c in t.cases)]
 
 
 def counter(per_step: float, steps: int) -> str:
