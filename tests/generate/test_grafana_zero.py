@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"__interval": "5m", "__range": "1h", "__rate_interval": "1m"}
 UP = ('up{job="opslens",instance="agent:10470"}', "1x200")
 DOWN = ('up{job="opslens",instance="agent:10470"}', "0x200")
-_ZERO_LABEL = re.compile(r'label_replace\(.*?, "(\w+)", "(\w*)", "", ""\)')
+_ZERO_LABEL = re.compile(r'label_replace\(.*?, "(\w+)", "([^"]*)", "", ""\)')
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,28 @@ SOURCE_ERRORS = Present(
 DAILY = {"interval": "1h", "eval_time": "26h"}
 HOURLY_RANGE = {"eval_time": "80m"}
 
-# Panel title → its real-value case. Every zero-filled panel needs one.
-CASES: dict[str, Present] = {
-    "Sources down": SOURCES_DOWN,
-    "Sources failing": SOURCES_DOWN,
-    "Source errors": SOURCE_ERRORS,
-    "Exporter source errors": SOURCE_ERRORS,
-    "Incidents open": Present(
+# (dashboard, panel title) → its real-value case. Every zero-filled panel needs one.
+CASES: dict[tuple[str, str], Present] = {
+    ("infrastructure", "Sources down"): SOURCES_DOWN,
+    ("executive", "Sources down"): SOURCES_DOWN,
+    ("alerts", "Sources failing"): SOURCES_DOWN,
+    ("infrastructure", "Source errors"): SOURCE_ERRORS,
+    ("alerts", "Exporter source errors"): SOURCE_ERRORS,
+    ("dora", "Incidents open"): Present(
+        [
+            ('dora_incidents_open{service="shop",environment="production"}', "2x20"),
+            ('dora_incidents_open{service="pay",environment="production"}', "0x20"),
+        ],
+        [('{service="shop"}', 2), ('{service="pay"}', 0)],
+    ),
+    ("executive", "Incidents open"): Present(
         [
             ('dora_incidents_open{service="shop",environment="production"}', "2x20"),
             ('dora_incidents_open{service="shop",environment="staging"}', "5x20"),
         ],
         [("{}", 2)],
     ),
-    "Rows dropped (24h)": Present(
+    ("cost", "Rows dropped (24h)"): Present(
         [
             (
                 'opslens_source_rows_dropped_total{exporter="cost",source="b",reason="bad_date"}',
@@ -78,14 +86,14 @@ CASES: dict[str, Present] = {
         [("{}", 72)],
         **DAILY,
     ),
-    "Paid API cost (24h)": Present(
+    ("cost", "Paid API cost (24h)"): Present(
         [('opslens_paid_api_cost_usd_total{source="ce"}', "0+0.25x30")], [("{}", 6)], **DAILY
     ),
-    "Paid API requests": Present(
+    ("cost", "Paid API requests"): Present(
         [('opslens_paid_api_requests_total{source="ce",operation="GetCostAndUsage"}', "0+2x20")],
         [('{source="ce",operation="GetCostAndUsage"}', 10)],
     ),
-    "Rows dropped by reason": Present(
+    ("cost", "Rows dropped by reason"): Present(
         [
             (
                 'opslens_source_rows_dropped_total{exporter="cost",source="b",reason="bad_date"}',
@@ -94,7 +102,7 @@ CASES: dict[str, Present] = {
         ],
         [('{source="b",reason="bad_date"}', 5)],
     ),
-    "Rows with a placeholder label by reason": Present(
+    ("cost", "Rows with a placeholder label by reason"): Present(
         [
             (
                 'opslens_source_rows_defaulted_total{exporter="cost",source="b",reason="no_tags"}',
@@ -103,17 +111,17 @@ CASES: dict[str, Present] = {
         ],
         [('{source="b",reason="no_tags"}', 5)],
     ),
-    "Commits without a lead time": Present(
+    ("dora", "Commits without a lead time"): Present(
         [('dora_lead_time_rejected_total{service="shop",reason="after_deployment"}', "0+1x90")],
         [('{reason="after_deployment"}', 60)],
         **HOURLY_RANGE,
     ),
-    "Deployments (time range)": Present(
+    ("dora", "Deployments (time range)"): Present(
         [('dora_deployments_total{service="shop",environment="production"}', "0+1x90")],
         [("{}", 60)],
         **HOURLY_RANGE,
     ),
-    "Incidents": Present(
+    ("dora", "Incidents"): Present(
         [('dora_incidents_total{service="shop",environment="production"}', "0+1x20")],
         [('{service="shop"}', 5)],
     ),
@@ -124,14 +132,15 @@ def substitute(expr: str) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: BUILTINS.get(m.group(1), ".*"), expr)
 
 
-def zero_filled() -> dict[str, str]:
-    """Title → expression of every zero-filled query of the reference config's dashboards."""
-    out: dict[str, str] = {}
-    for board in dashboards(load(ROOT / "opslens.yaml")).values():
+def zero_filled() -> dict[tuple[str, str], str]:
+    """(dashboard, title) → expression of every zero-filled query of the reference config."""
+    out: dict[tuple[str, str], str] = {}
+    for name, board in dashboards(load(ROOT / "opslens.yaml")).items():
         for title, expr in panel_queries(board):
             if AGENT_UP in expr:
-                assert out.get(title, expr) == expr, f"two zero-filled {title!r} differ"
-                out[title] = expr
+                # The same title twice on a board (a stat and its trend) is the same query.
+                assert out.get((name, title), expr) == expr, f"{name} / {title} differ"
+                out[(name, title)] = expr
     return out
 
 
@@ -157,11 +166,12 @@ def expect(expr: str, eval_time: str, samples: list[tuple[str, float]]) -> dict[
     }
 
 
-def promtool_file(queries: dict[str, str]) -> dict[str, Any]:
+def promtool_file(queries: dict[tuple[str, str], str]) -> dict[str, Any]:
     tests = []
-    for title, raw in sorted(queries.items()):
+    for (board, panel), raw in sorted(queries.items()):
         expr = substitute(raw)
-        case = CASES[title]
+        case = CASES[(board, panel)]
+        title = f"{board} / {panel}"
         absent = [(zero_labels(raw), 0.0)]
         tests += [
             group(f"{title}: agent up, no series", [UP], "1m", expect(expr, "10m", absent)),
@@ -195,7 +205,7 @@ def test_zero_only_where_no_series_and_the_real_value_otherwise(tmp_path: Path) 
 def test_promtool_fails_a_plain_vector_zero_beside_grouped_series(tmp_path: Path) -> None:
     """The check can fail: `or vector(0)` beside `sum by` adds a 0 next to real series."""
     promtool = require("promtool")
-    title = "Source errors"
+    title = ("infrastructure", "Source errors")
     wrong = zero_filled()[title].replace(" or on () ", " or ")
     wrong = wrong.split(" or ", 1)[0] + " or vector(0)"
     path = tmp_path / "wrong.test.yml"

@@ -42,6 +42,8 @@ LEVEL = (
     f" or -1 * max without (reason) (dora_performance_level_unknown{{{WSEL}}})"
 )
 LEVELS_OR_NA = {**LEVELS, -1: (NA, "text")}
+# A service appears once it has had an incident; with an incident source and none yet, 0.
+OPEN_INCIDENTS = or_zero(f"sum by (service) (dora_incidents_open{{{SEL}}})", service="all services")
 
 
 def frequency_steps(config: Config) -> Steps:
@@ -93,7 +95,7 @@ def _incident_history() -> list[Panel]:
             Query(
                 or_zero(
                     f"sum by (service) (increase(dora_incidents_total{{{SEL}}}[$__interval]))",
-                    service="none",
+                    service="all services",
                 ),
                 "{{service}}",
             ),
@@ -217,7 +219,7 @@ def build(config: Config) -> dict[str, Any]:
         keys += [
             stat(
                 "Incidents open",
-                Query(f"sum by (service) (dora_incidents_open{{{SEL}}})", "{{service}}"),
+                Query(OPEN_INCIDENTS, "{{service}}"),
                 thresholds=((None, "green"), (1, "red")),
             ),
             stat(
@@ -286,7 +288,7 @@ def build(config: Config) -> dict[str, Any]:
         trends.append(
             timeseries(
                 "Incidents open",
-                Query(f"sum by (service) (dora_incidents_open{{{SEL}}})", "{{service}}"),
+                Query(OPEN_INCIDENTS, "{{service}}"),
                 w=8,
             )
         )
