@@ -140,6 +140,9 @@ class DoraConfig(Strict):
     sources: list[DoraSource] = Field(default_factory=list)
     incidents: Incidents = Incidents()
     levels: Levels = Levels()
+    # Services exported as series, the busiest first; the rest are stored, not exported
+    # (opslens_series_dropped_total), so a flood of names cannot blow up /metrics.
+    max_services: int = Field(default=500, ge=1, le=100_000)
     # Alert when the 30d change failure ratio exceeds this.
     change_failure_ratio_alert: float = Field(default=0.15, gt=0, le=1)
     severity: Severity = "medium"

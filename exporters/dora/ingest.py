@@ -25,8 +25,8 @@ from .parse_alertmanager import parse_alertmanager
 from .parse_events import parse_events
 from .parse_github import parse_github, repo_name
 from .parse_gitlab import parse_gitlab, project_matches
-from .records import BadInput, Batch
-from .store import StoreError, Submit
+from .records import BadInput, Batch, check_records
+from .store import RejectedBatch, StoreError, Submit
 
 log = logging.getLogger("opslens.dora.ingest")
 
@@ -64,6 +64,7 @@ class Ingestor:
     def __init__(self, config: DoraConfig, ctx: Context, submit: Submit):
         self.config = config
         self.submit = submit
+        self.clock = ctx.clock
         self.environments = frozenset(config.environments)
         # Secrets are read once at start: reading a *_FILE per request would cost a syscall.
         self.github_sources = [
@@ -85,6 +86,8 @@ class Ingestor:
             outcome = await self.submit(batch)
         except StoreError as exc:
             return error(503, f"store unavailable, retry later: {exc}")
+        except RejectedBatch as exc:
+            return error(400, str(exc), "body")
         if outcome.conflict is not None:
             log.warning("DORA ingest refused a conflicting update: %s", outcome.conflict.message)
             return error(409, outcome.conflict.message, outcome.conflict.field)
@@ -98,6 +101,8 @@ class Ingestor:
     async def _guarded(self, work: Callable[[], Batch | Reply]) -> Reply:
         try:
             result = work()
+            if isinstance(result, Batch):
+                check_records(result, self.clock())
         except BadInput as exc:
             return error(400, exc.message, exc.field or "body")
         except Exception:  # a parser bug must not become a 5xx or kill the agent
@@ -142,9 +147,9 @@ class Ingestor:
         candidates = _signed_by(self.github_sources, headers.get("X-Hub-Signature-256", ""), body)
         if not candidates:
             return error(401, "bad or missing X-Hub-Signature-256")
-        delivery = headers.get("X-GitHub-Delivery") or None
 
         def work() -> Batch | Reply:
+            delivery = _delivery(headers, "X-GitHub-Delivery")
             payload = decode_json(body, headers.get("Content-Type", ""))
             if event == "ping":
                 return Reply(200, {"ok": "pong"})
@@ -170,9 +175,9 @@ class Ingestor:
         ]
         if not candidates:
             return error(401, "bad or missing X-Gitlab-Token")
-        delivery = headers.get("X-Gitlab-Event-UUID") or headers.get("Idempotency-Key") or None
 
         def work() -> Batch | Reply:
+            delivery = _delivery(headers, "X-Gitlab-Event-UUID", "Idempotency-Key")
             payload = decode_json(body)
             if not isinstance(payload, dict):
                 raise BadInput("body", "expected a JSON object")
@@ -199,6 +204,20 @@ def _secret(ctx: Context, env_name: str | None) -> str | None:
     except OSError as exc:
         log.warning("cannot read %s_FILE: %s", env_name, exc.strerror)
         return None
+
+
+def _delivery(headers: Headers, *names: str) -> str | None:
+    """The first delivery-id header present; BadInput naming it when it is not clean UTF-8.
+
+    aiohttp decodes header bytes that are not UTF-8 to lone surrogates, which the store
+    cannot encode: such a header is the sender's error, never the store's.
+    """
+    for name in names:
+        if value := headers.get(name):
+            if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+                raise BadInput(name, "header is not valid UTF-8 or holds control characters")
+            return value
+    return None
 
 
 def _key(provider: str, delivery: str | None) -> str | None:

@@ -16,7 +16,15 @@ from collections.abc import Collection
 from typing import Any
 
 from .config import AlertmanagerIncidents
-from .records import BadInput, Batch, Incident, Record, parse_optional_time, parse_time
+from .records import (
+    BadInput,
+    Batch,
+    Incident,
+    Record,
+    label_value,
+    parse_optional_time,
+    parse_time,
+)
 
 ROOT_CAUSE = re.compile(r"root[ _-]?cause:\s*([0-9a-fA-F]{7,40})\b", re.I)
 
@@ -59,9 +67,14 @@ def parse_alertmanager(
         ended = parse_optional_time(alert.get("endsAt"), f"{where}.endsAt")
         if any(labels.get(k) != v for k, v in settings.match.items()):
             continue
-        service = labels.get(settings.service_label) or labels.get("job")
+        service_key = settings.service_label if labels.get(settings.service_label) else "job"
+        service = labels.get(service_key)
         environment = labels.get(settings.environment_label) or default_env
-        if not isinstance(service, str) or environment not in envs:
+        if not isinstance(service, str) or not isinstance(environment, str):
+            continue
+        service = label_value(service, f"{where}.labels.{service_key}")
+        environment = label_value(environment, f"{where}.labels.{settings.environment_label}")
+        if environment not in envs:
             continue
         fingerprint = alert.get("fingerprint")
         if not isinstance(fingerprint, str) or not fingerprint:

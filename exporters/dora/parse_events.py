@@ -8,22 +8,28 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from .records import BadInput, Batch, Deployment, Incident, Record, ShippedCommit, parse_time
+from .records import (
+    BadInput,
+    Batch,
+    Deployment,
+    Incident,
+    Record,
+    ShippedCommit,
+    checked_text,
+    label_value,
+    parse_time,
+)
 from .records import parse_optional_time as optional_time
 
 MAX_EVENTS = 10_000
 
 
 def text(obj: dict[str, Any], key: str, where: str, *, required: bool = True) -> str | None:
-    """A non-empty string field (ids, names), or None when optional and absent."""
+    """A non-empty printable string field (ids), or None when optional and absent."""
     value = obj.get(key)
     if value is None and not required:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise BadInput(f"{where}{key}", "expected a non-empty string of at most 200 characters")
-    return value.strip()
+    return checked_text(value, f"{where}{key}")
 
 
 def _commits(value: Any, where: str) -> tuple[ShippedCommit, ...]:
@@ -55,9 +61,9 @@ def parse_event(obj: Any, where: str, environments: Collection[str]) -> Record |
     if kind not in ("deployment", "incident"):
         raise BadInput(f"{prefix}kind", "expected 'deployment' or 'incident'")
     event_id = text(obj, "id", prefix)
-    service = text(obj, "service", prefix)
-    environment = text(obj, "environment", prefix)
-    assert event_id and service and environment
+    service = label_value(obj.get("service"), f"{prefix}service")
+    environment = label_value(obj.get("environment"), f"{prefix}environment")
+    assert event_id
     if kind == "deployment":
         status = obj.get("status")
         if status not in ("success", "failure"):

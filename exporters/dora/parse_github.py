@@ -25,6 +25,7 @@ from .records import (
     Record,
     ignored,
     is_revert,
+    label_value,
     parse_time,
 )
 
@@ -113,7 +114,11 @@ def parse_github(
         status = obj(payload, "deployment_status")
         dep = obj(payload, "deployment")
         state = STATUS.get(str(field(status, "state", "deployment_status")))
-        env = status.get("environment") or field(dep, "environment", "deployment")
+        env = (
+            label_value(status["environment"], "deployment_status.environment")
+            if status.get("environment")
+            else label_value(field(dep, "environment", "deployment"), "deployment.environment")
+        )
         if state is None:
             return ignored(f"deployment status {status.get('state')!r}", delivery)
         if env not in envs:
@@ -124,7 +129,7 @@ def parse_github(
         records.append(_deployment(source, dep, state, at, str(env)))
     elif event == "deployment" and signal == "deployment_status":
         dep = obj(payload, "deployment")
-        env = field(dep, "environment", "deployment")
+        env = label_value(field(dep, "environment", "deployment"), "deployment.environment")
         if env not in envs:
             return ignored(f"environment {env!r} not counted", delivery)
         at = parse_time(field(dep, "created_at", "deployment"), "deployment.created_at")

@@ -24,6 +24,7 @@ from .records import (
     Record,
     ignored,
     is_revert,
+    label_value,
     parse_time,
 )
 
@@ -54,7 +55,7 @@ def parse_gitlab(
     records: list[Record] = []
     if kind == "deployment" and source.deploy_signal == "deployment":
         status = STATUS.get(str(field(payload, "status", "body")))
-        env = str(field(payload, "environment", "body"))
+        env = label_value(field(payload, "environment", "body"), "environment")
         if status is None:
             return ignored(f"deployment status {payload.get('status')!r}", delivery)
         if env not in envs:
@@ -128,7 +129,9 @@ def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[st
     ref = attrs.get("ref") if isinstance(attrs.get("ref"), str) else ""
     for i, build in enumerate(builds):
         env = build.get("environment") if isinstance(build, dict) else None
-        if not isinstance(env, dict) or env.get("action") != "start" or env.get("name") not in envs:
+        if not isinstance(env, dict) or env.get("action") != "start":
+            continue
+        if label_value(env.get("name"), f"builds[{i}].environment.name") not in envs:
             continue
         status = STATUS.get(str(build.get("status")))
         if status is None:
