@@ -16,6 +16,8 @@ class GitHubSource(Strict):
     service: Name
     token_env: EnvName | None = None
     webhook_secret_env: EnvName | None = None
+    # Accept unsigned webhook deliveries: only for a trusted network (docs/config.md).
+    allow_unauthenticated: bool = False
     environments: list[str] | None = None
     api_url: str = "https://api.github.com"
     # Which signal marks a deployment: Deployments API statuses, or a named workflow's runs.
@@ -37,6 +39,7 @@ class GitLabSource(Strict):
     service: Name
     token_env: EnvName | None = None
     webhook_token_env: EnvName | None = None
+    allow_unauthenticated: bool = False
     environments: list[str] | None = None
     # Which signal marks a deployment: Deployment Hook events, or a pipeline's deploy jobs.
     deploy_signal: Literal["deployment", "pipeline"] = "deployment"
@@ -55,6 +58,7 @@ class EventsSource(Strict):
     type: Literal["events"]
     name: Name
     token_env: EnvName | None = None
+    allow_unauthenticated: bool = False
 
 
 DoraSource = Annotated[
@@ -66,6 +70,7 @@ class AlertmanagerIncidents(Strict):
     enabled: bool = False
     match: dict[str, str] = Field(default_factory=dict)
     token_env: EnvName | None = None
+    allow_unauthenticated: bool = False
     # Label carrying the owning service; falls back to `job` when absent.
     service_label: str = "service"
     environment_label: str = "environment"

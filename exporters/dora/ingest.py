@@ -119,6 +119,8 @@ class Ingestor:
         token_env = self.events_source.token_env
         if token_env and self.events_token is None:  # fail closed, never open
             return error(401, f"{token_env} is not set on the agent")
+        if not token_env and not self.events_source.allow_unauthenticated:
+            return error(401, "the events source has no token_env (nor allow_unauthenticated)")
         if not bearer_ok(headers.get("Authorization", ""), self.events_token):
             return error(401, "missing or wrong bearer token")
         return await self._guarded(lambda: parse_events(decode_json(body), self.environments))
@@ -130,6 +132,10 @@ class Ingestor:
             return error(404, "dora.incidents.alertmanager is not enabled")
         if settings.token_env and self.alertmanager_token is None:
             return error(401, f"{settings.token_env} is not set on the agent")
+        if not settings.token_env and not settings.allow_unauthenticated:
+            return error(
+                401, "dora.incidents.alertmanager has no token_env (nor allow_unauthenticated)"
+            )
         if not bearer_ok(headers.get("Authorization", ""), self.alertmanager_token):
             return error(401, "missing or wrong bearer token")
         default_env = self.config.environments[0]
@@ -170,7 +176,7 @@ class Ingestor:
         candidates = [
             s
             for s, token in self.gitlab_sources
-            if (token is None and not s.webhook_token_env)
+            if (token is None and not s.webhook_token_env and s.allow_unauthenticated)
             or (token is not None and same_secret(given, token))
         ]
         if not candidates:
@@ -227,12 +233,12 @@ def _key(provider: str, delivery: str | None) -> str | None:
 def _signed_by(
     sources: Sequence[tuple[GitHubSource, str | None]], signature: str, body: bytes
 ) -> list[GitHubSource]:
-    """Sources whose secret signed the body; sources with no secret configured accept all."""
+    """Sources whose secret signed the body; a source without one only if it allows that."""
     given = signature.removeprefix("sha256=")
     out = []
     for source, secret in sources:
         if secret is None:
-            if not source.webhook_secret_env:
+            if not source.webhook_secret_env and source.allow_unauthenticated:
                 out.append(source)
             continue
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

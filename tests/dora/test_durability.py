@@ -25,7 +25,7 @@ version: 1
 project: durability
 dora:
   sources:
-    - {type: events, name: events}
+    - {type: events, name: events, allow_unauthenticated: true}
 """
 SERVICES = ("alpha", "beta", "gamma", "delta")
 
