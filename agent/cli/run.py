@@ -55,8 +55,8 @@ def _writable(folder: Path) -> None:
         raise StartupError(f"data directory {folder} is not writable: {exc.strerror}") from None
 
 
-async def serve(settings: Settings, listen: str) -> None:
-    """Serve until SIGTERM or SIGINT, reload on SIGHUP, then shut down cleanly."""
+async def start(settings: Settings, listen: str) -> tuple[web.Application, web.AppRunner]:
+    """Start the exporters and listen: idle keep-alives closed, connections capped."""
     host, _, port = listen.rpartition(":")
     _writable(settings.context.data_dir)
     app = create_app(settings)
@@ -85,6 +85,12 @@ async def serve(settings: Settings, listen: str) -> None:
         listen,
         ", ".join(settings.exporters),
     )
+    return app, runner
+
+
+async def serve(settings: Settings, listen: str) -> None:
+    """Serve until SIGTERM or SIGINT, reload on SIGHUP, then shut down cleanly."""
+    app, runner = await start(settings, listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,66 @@
+"""`agent.max_connections` and `agent.idle_timeout`: a flood of clients cannot use up the agent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from agent.cli.run import start
+from agent.config import parse
+from agent.settings import Settings
+from exporters.base import Context
+
+CONFIG = """version: 1
+project: p
+agent: {max_connections: 3, idle_timeout: 1s}
+"""
+GET = b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+async def response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP response: status, headers, body (by Content-Length)."""
+    status = int((await asyncio.wait_for(reader.readline(), 10)).split()[1])
+    headers = {}
+    while (line := await asyncio.wait_for(reader.readline(), 10)) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return status, headers, body
+
+
+async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_path: Path) -> None:
+    settings = Settings(
+        config=parse(CONFIG), context=Context(data_dir=tmp_path, env={}), exporters=()
+    )
+    _app, runner = await start(settings, "127.0.0.1:0")
+    port = runner.addresses[0][1]
+    held = []
+    try:
+        for _ in range(3):  # keep-alive connections, idle after their first answer
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(GET)
+            assert (await response(reader))[0] == 200
+            held.append((reader, writer))
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(GET)
+        status, headers, body = await response(reader)
+        writer.close()
+        assert (status, headers["connection"]) == (503, "close")
+        assert json.loads(body) == {"error": "too many open connections, retry later"}
+
+        # Idle keep-alive connections are closed after agent.idle_timeout (1 s), which
+        # frees their places: the next client is served, and sees the refusal counted.
+        for held_reader, _ in held:
+            assert await asyncio.wait_for(held_reader.read(), 5) == b""
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status, _, body = await response(reader)
+        writer.close()
+        assert status == 200
+        assert b"\nopslens_http_connections_refused_total 1.0\n" in body
+    finally:
+        for _, held_writer in held:
+            held_writer.close()
+        await runner.cleanup()
