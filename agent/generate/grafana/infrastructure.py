@@ -158,6 +158,32 @@ def _sources() -> list[Panel]:
             bars=True,
             min_interval="1m",
         ),
+        timeseries(
+            "Connections refused",
+            Query(
+                "sum by (instance) (increase(opslens_http_connections_refused_total[$__interval]))",
+                "{{instance}}",
+            ),
+            bars=True,
+            min_interval="1m",
+            description="Connections answered 503 and closed because agent.max_connections "
+            "were open: raise the cap, or find the client that holds connections.",
+        ),
+        timeseries(
+            "Left out by a cap or a bound",
+            Query(
+                "sum by (exporter, reason) (opslens_series_dropped_total)",
+                "series {{exporter}} {{reason}}",
+            ),
+            Query(
+                "sum by (exporter, source, reason) "
+                "(increase(opslens_source_events_dropped_total[$__interval]))",
+                "items " + SOURCE + " {{reason}}",
+            ),
+            min_interval="1m",
+            description="Services over dora.max_services (stored, not exported), and polled "
+            "items dropped for a timestamp out of range; the agent's log names them.",
+        ),
     ]
 
 
