@@ -123,7 +123,9 @@ class Ingestor:
             return error(401, "the events source has no token_env (nor allow_unauthenticated)")
         if not bearer_ok(headers.get("Authorization", ""), self.events_token):
             return error(401, "missing or wrong bearer token")
-        return await self._guarded(lambda: parse_events(decode_json(body), self.environments))
+        return await self._guarded(
+            lambda: parse_events(decode_json(body), self.environments, self.clock())
+        )
 
     async def alertmanager(self, headers: Headers, body: bytes) -> Reply:
         """POST /webhooks/alertmanager: firing alerts open incidents, resolved ones close them."""
@@ -140,7 +142,9 @@ class Ingestor:
             return error(401, "missing or wrong bearer token")
         default_env = self.config.environments[0]
         return await self._guarded(
-            lambda: parse_alertmanager(decode_json(body), settings, self.environments, default_env)
+            lambda: parse_alertmanager(
+                decode_json(body), settings, self.environments, default_env, self.clock()
+            )
         )
 
     async def github(self, headers: Headers, body: bytes) -> Reply:
@@ -164,7 +168,9 @@ class Ingestor:
             if source is None:
                 return Reply(202, {"ignored": f"repository {name!r} is not configured"})
             envs = source.environments or self.config.environments
-            return parse_github(event, _key("github", delivery), payload, source, envs)
+            return parse_github(
+                event, _key("github", delivery), payload, source, envs, self.clock()
+            )
 
         return await self._guarded(work)
 
@@ -194,7 +200,7 @@ class Ingestor:
             if source is None:
                 return Reply(202, {"ignored": "project is not configured"})
             envs = source.environments or self.config.environments
-            return parse_gitlab(kind, _key("gitlab", delivery), payload, source, envs)
+            return parse_gitlab(kind, _key("gitlab", delivery), payload, source, envs, self.clock())
 
         return await self._guarded(work)
 

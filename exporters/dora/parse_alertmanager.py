@@ -43,9 +43,17 @@ def root_cause(annotations: Any) -> str | None:
 
 
 def parse_alertmanager(
-    payload: Any, settings: AlertmanagerIncidents, envs: Collection[str], default_env: str
+    payload: Any,
+    settings: AlertmanagerIncidents,
+    envs: Collection[str],
+    default_env: str,
+    now: float | None = None,
 ) -> Batch:
-    """Turn one Alertmanager notification into incidents; unmatched alerts are counted."""
+    """Turn one Alertmanager notification into incidents; unmatched alerts are counted.
+
+    With `now`, a `startsAt` (or a resolved alert's `endsAt`) outside 2000-01-01 .. now +
+    1 day is refused; a firing alert's `endsAt` is only Alertmanager's guess, not checked.
+    """
     if not isinstance(payload, dict):
         raise BadInput("body", "expected a JSON object")
     alerts = payload.get("alerts")
@@ -63,8 +71,9 @@ def parse_alertmanager(
         status = alert.get("status")
         if status not in ("firing", "resolved"):
             raise BadInput(f"{where}.status", "expected 'firing' or 'resolved'")
-        started = parse_time(alert.get("startsAt"), f"{where}.startsAt")
-        ended = parse_optional_time(alert.get("endsAt"), f"{where}.endsAt")
+        started = parse_time(alert.get("startsAt"), f"{where}.startsAt", now)
+        ends_now = now if status == "resolved" else None
+        ended = parse_optional_time(alert.get("endsAt"), f"{where}.endsAt", ends_now)
         if any(labels.get(k) != v for k, v in settings.match.items()):
             continue
         service_key = settings.service_label if labels.get(settings.service_label) else "job"

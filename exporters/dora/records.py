@@ -218,8 +218,11 @@ _GITLAB_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ?
 _FRACTION = re.compile(r"\.(\d+)")
 
 
-def parse_time(value: Any, where: str) -> float:
-    """Parse RFC 3339 and GitLab's `2021-04-28 21:50:00 +0200` / `... UTC` forms to unix time."""
+def parse_time(value: Any, where: str, now: float | None = None) -> float:
+    """Parse RFC 3339 and GitLab's `2021-04-28 21:50:00 +0200` / `... UTC` forms to unix time.
+
+    With `now`, a time outside EARLIEST .. now + LATEST_AHEAD is OutOfRange.
+    """
     if not isinstance(value, str) or not value:
         raise BadInput(where, "expected an RFC 3339 timestamp string")
     text = value.strip()
@@ -240,14 +243,14 @@ def parse_time(value: Any, where: str) -> float:
         ts = parsed.timestamp()
     except (OverflowError, ValueError):
         raise OutOfRange(where, f"{value[:64]!r} is outside 2000-01-01 .. now + 1 day") from None
-    return ts
+    return ts if now is None else in_range(ts, where, now)
 
 
-def parse_optional_time(value: Any, where: str) -> float | None:
+def parse_optional_time(value: Any, where: str, now: float | None = None) -> float | None:
     """Like parse_time; null, empty and Go's zero time mean "not set"."""
     if value is None or value == "" or (isinstance(value, str) and value.startswith("0001-01-01")):
         return None
-    return parse_time(value, where)
+    return parse_time(value, where, now)
 
 
 def iso(ts: float) -> str:

@@ -192,7 +192,7 @@ async def test_delivery_headers_that_are_not_utf8_are_a_400(agent: AgentFactory)
                     }
                 ]
             },
-            "alerts[0].started_at",
+            "alerts[0].startsAt",
         ),
     ],
     ids=["huge-service-label", "control-character", "year-9999"],
@@ -244,3 +244,15 @@ async def test_the_edges_of_the_bounds_are_accepted(agent: AgentFactory) -> None
     response = await a.events(ok)
     assert response.status == 200, await response.text()
     assert (await response.json())["stored"] == 4
+
+
+async def test_times_out_of_range_are_named_by_their_json_path(agent: AgentFactory) -> None:
+    a = await agent()
+    future_push = {**PUSH, "commits": [{**PUSH["commits"][0], "timestamp": "9999-01-01T00:00:00Z"}]}
+    response = await a.github("push", future_push, "time-1")
+    assert response.status == 400
+    assert (await response.json())["field"] == "commits[0].timestamp"
+    old_commit = {"sha": "abc1234", "committed_at": "1999-12-31T23:59:59Z"}
+    response = await a.events([deployment(1), deployment(2, commits=[old_commit])])
+    assert response.status == 400
+    assert (await response.json())["field"] == "[1].commits[0].committed_at"
