@@ -76,13 +76,18 @@ async def test_a_value_the_store_cannot_encode_fails_only_its_batch(tmp_path: Pa
     await store.start()
     try:
 
-        def batch(n: int, service: str) -> Batch:
-            return Batch((Deployment(f"k{n}", service, "production", "success", NOW - n),))
+        def record(n: int, service: str) -> Deployment:
+            return Deployment(f"k{n}", service, "production", "success", NOW - n)
 
-        # Parsers refuse these; the store must still cope if one ever slips through.
+        def batch(n: int, service: str) -> Batch:
+            return Batch((record(n, service),))
+
+        # Parsers refuse these; the store must still cope if one ever slips through. The
+        # bad batch's clean first record must not be stored either (all or nothing).
+        bad = Batch((record(500, "api"), record(501, "\udcff")))
         results = await asyncio.gather(
             *(store.submit(batch(n, "api")) for n in range(100)),
-            store.submit(batch(500, "\udcff")),
+            store.submit(bad),
             *(store.submit(batch(n, "web")) for n in range(100, 200)),
             return_exceptions=True,
         )
