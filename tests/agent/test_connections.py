@@ -37,11 +37,15 @@ async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_pat
     port = runner.addresses[0][1]
     held = []
     try:
-        for _ in range(3):  # keep-alive connections, idle after their first answer
+        for _ in range(2):  # keep-alive connections, idle after their first answer
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(GET)
             assert (await response(reader))[0] == 200
             held.append((reader, writer))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n")  # stops mid-headers
+        held.append((reader, writer))
+        await asyncio.sleep(0.1)  # let the server accept it before the next one
 
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(GET)
@@ -50,8 +54,9 @@ async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_pat
         assert (status, headers["connection"]) == (503, "close")
         assert json.loads(body) == {"error": "too many open connections, retry later"}
 
-        # Idle keep-alive connections are closed after agent.idle_timeout (1 s), which
-        # frees their places: the next client is served, and sees the refusal counted.
+        # Idle keep-alive connections, and one stuck mid-headers, are closed after
+        # agent.idle_timeout (1 s), which frees their places: the next client is served,
+        # and sees the refusal counted.
         for held_reader, _ in held:
             assert await asyncio.wait_for(held_reader.read(), 5) == b""
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
