@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -53,9 +54,9 @@ class _Refuse(asyncio.Protocol):
     """
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        transport.write(REFUSAL)
+        # uvloop's transports are not asyncio.Transport subclasses, but they write alike.
+        self._transport = cast(asyncio.Transport, transport)
+        self._transport.write(REFUSAL)
         self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
 
     def data_received(self, data: bytes) -> None:

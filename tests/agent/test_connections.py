@@ -6,6 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import uvloop
+
 from agent.cli.run import start
 from agent.config import parse
 from agent.settings import Settings
@@ -29,7 +31,8 @@ async def response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], b
     return status, headers, body
 
 
-async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_path: Path) -> None:
+async def scenario(tmp_path: Path) -> None:
+    """Fill the cap, be refused, wait for idle_timeout to free places, be served."""
     settings = Settings(
         config=parse(CONFIG), context=Context(data_dir=tmp_path, env={}), exporters=()
     )
@@ -69,3 +72,12 @@ async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_pat
         for _, held_writer in held:
             held_writer.close()
         await runner.cleanup()
+
+
+async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_path: Path) -> None:
+    await scenario(tmp_path)
+
+
+def test_the_cap_works_under_uvloop(tmp_path: Path) -> None:
+    # `opslens run` serves on uvloop, whose transports differ from asyncio's.
+    uvloop.run(scenario(tmp_path))
