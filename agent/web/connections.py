@@ -27,8 +27,10 @@ REFUSAL = (
     b"Connection: close\r\n"
     b"Content-Length: " + str(len(_BODY)).encode() + b"\r\n\r\n" + _BODY
 )
-# How long a refused client may take to read the answer before its socket is closed.
-LINGER = 2.0
+# How long a refused client may take to read the answer before its socket is closed, and
+# how many may do so at once: past that, a flood of refusals must not hold descriptors.
+LINGER = 1.0
+MAX_LINGERING = 64
 
 
 @dataclass(eq=False)  # a registered collector must stay hashable
@@ -36,6 +38,7 @@ class ConnectionStats:
     """Connections refused since the start; exposed as a self metric."""
 
     refused: int = 0
+    lingering: int = 0  # refused sockets still open, waiting for their client to read
 
     def collect(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
@@ -50,13 +53,21 @@ class _Refuse(asyncio.Protocol):
     """Write the 503, then close once the client has read it (or after LINGER seconds).
 
     Closing at once while the client's request is unread would reset the connection and
-    lose the answer.
+    lose the answer; past MAX_LINGERING such sockets, it is closed at once all the same.
     """
+
+    def __init__(self, stats: ConnectionStats):
+        self._stats = stats
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but they write alike.
         self._transport = cast(asyncio.Transport, transport)
         self._transport.write(REFUSAL)
+        if self._stats.lingering >= MAX_LINGERING:
+            transport.close()
+            return
+        self._stats.lingering += 1
         self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
 
     def data_received(self, data: bytes) -> None:
@@ -67,7 +78,9 @@ class _Refuse(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._stats.lingering -= 1
 
 
 def gate(
@@ -86,7 +99,7 @@ def gate(
                 limit,
                 stats.refused,
             )
-        return _Refuse()
+        return _Refuse(stats)
 
     return factory
 

@@ -11,6 +11,8 @@ import uvloop
 from agent.cli.run import start
 from agent.config import parse
 from agent.settings import Settings
+from agent.web.connections import LINGER, MAX_LINGERING
+from agent.web.keys import AGENT
 from exporters.base import Context
 
 CONFIG = """version: 1
@@ -81,3 +83,31 @@ async def test_connections_past_the_cap_get_503_and_idle_ones_are_closed(tmp_pat
 def test_the_cap_works_under_uvloop(tmp_path: Path) -> None:
     # `opslens run` serves on uvloop, whose transports differ from asyncio's.
     uvloop.run(scenario(tmp_path))
+
+
+async def test_a_flood_of_refused_clients_holds_few_sockets(tmp_path: Path) -> None:
+    text = CONFIG.replace("max_connections: 3", "max_connections: 1")
+    settings = Settings(
+        config=parse(text), context=Context(data_dir=tmp_path, env={}), exporters=()
+    )
+    app, runner = await start(settings, "127.0.0.1:0")
+    port = runner.addresses[0][1]
+    stats = app[AGENT].connections
+    clients = []
+    try:
+        clients.append(await asyncio.open_connection("127.0.0.1", port))  # the one allowed
+        await asyncio.sleep(0.1)
+        for _ in range(MAX_LINGERING + 10):  # refused clients that never read nor close
+            clients.append(await asyncio.open_connection("127.0.0.1", port))
+        await asyncio.sleep(0.2)
+        assert stats.refused == MAX_LINGERING + 10
+        assert stats.lingering == MAX_LINGERING
+        # Every refused client got its answer, even those closed at once.
+        firsts = [await asyncio.wait_for(r.readline(), 5) for r, _ in clients[1:]]
+        assert set(firsts) == {b"HTTP/1.1 503 Service Unavailable\r\n"}
+        await asyncio.sleep(LINGER + 0.5)
+        assert stats.lingering == 0
+    finally:
+        for _, writer in clients:
+            writer.close()
+        await runner.cleanup()
