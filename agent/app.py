@@ -15,6 +15,7 @@ from agent.exporters_table import build_exporter, web_setup
 from agent.report import scheduler as report_scheduler
 from agent.runtime import Runtime
 from agent.settings import Settings
+from agent.web.connections import ConnectionStats
 from agent.web.keys import AGENT
 from agent.web.status import status_handler
 from exporters.auth import bearer_ok
@@ -59,17 +60,24 @@ class AgentState:
     # Cleared while a reload swaps the runtime: ingest waits instead of reaching a store
     # that is closing.
     serving: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: ConnectionStats = field(default_factory=ConnectionStats)
 
     def exporter(self, name: str) -> Exporter | None:
         return next((e for e in self.runtime.exporters if e.name == name), None)
 
 
-def _runtime(exporters: Sequence[Exporter], settings: Settings, status: ReloadStatus) -> Runtime:
+def _runtime(
+    exporters: Sequence[Exporter],
+    settings: Settings,
+    status: ReloadStatus,
+    connections: ConnectionStats,
+) -> Runtime:
     return Runtime(
         exporters,
         clock=settings.context.clock,
-        agent_collectors=[status],
-        agent_generation=lambda: status.attempts,
+        agent_collectors=[status, connections],
+        # Both only grow, so their sum changes whenever either does.
+        agent_generation=lambda: status.attempts + connections.refused,
     )
 
 
@@ -80,8 +88,13 @@ def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) 
     if exporters is None:
         exporters = [build_exporter(name, config, settings.context) for name in settings.exporters]
     status = ReloadStatus(last_success=settings.context.clock())
+    connections = ConnectionStats()
     app[AGENT] = AgentState(
-        settings, _runtime(exporters, settings, status), _metrics_token(settings), status
+        settings,
+        _runtime(exporters, settings, status, connections),
+        _metrics_token(settings),
+        status,
+        connections=connections,
     )
     app.cleanup_ctx.append(_runtime_ctx)
     report_scheduler.install(app)
@@ -136,10 +149,9 @@ async def _reload(state: AgentState) -> list[str]:
         config = await asyncio.to_thread(load, old.config_path)
     except ConfigError as exc:
         return [str(p) for p in exc.problems]
-    if config.agent.listen != old.config.agent.listen or (
-        config.agent.data_dir != old.config.agent.data_dir
-    ):
-        log.warning("agent.listen and agent.data_dir take effect at the next restart")
+    fixed = ("listen", "data_dir", "max_connections", "idle_timeout")
+    if any(getattr(config.agent, k) != getattr(old.config.agent, k) for k in fixed):
+        log.warning("agent.%s take effect at the next restart", ", agent.".join(fixed))
     settings = replace(old, config=config)
     try:
         exporters = [build_exporter(n, config, settings.context) for n in settings.exporters]
@@ -148,13 +160,13 @@ async def _reload(state: AgentState) -> list[str]:
     state.serving.clear()
     try:
         await state.runtime.stop()
-        runtime = _runtime(exporters, settings, state.reload)
+        runtime = _runtime(exporters, settings, state.reload, state.connections)
         try:
             await runtime.start()
         except Exception as exc:
             await runtime.stop()
             previous = [build_exporter(n, old.config, old.context) for n in old.exporters]
-            state.runtime = _runtime(previous, old, state.reload)
+            state.runtime = _runtime(previous, old, state.reload, state.connections)
             await state.runtime.start()
             return [f"the new config did not start ({exc}); the previous one runs again"]
         state.settings = settings

@@ -146,7 +146,8 @@ class Server:
 def agent_server(label: str, root: Path, workdir: Path) -> Server:
     config = workdir / "opslens.yaml"
     config.write_text(
-        "version: 1\nproject: bench\ndora:\n  sources:\n    - {type: events, name: ev}\n"
+        "version: 1\nproject: bench\ndora:\n  sources:\n"
+        "    - {type: events, name: ev, allow_unauthenticated: true}\n"
     )
     port = free_port()
     argv = [sys.executable, "-m", "agent", "--log-level", "WARNING", "run", "dora"]

@@ -16,6 +16,7 @@ SELF = (
     "opslens_build_info",
     "opslens_config_last_reload_successful",
     "opslens_config_last_reload_success_timestamp_seconds",
+    "opslens_http_connections_refused_total",
 )
 
 COST = (
@@ -37,7 +38,11 @@ COST = (
     "opslens_paid_api_cap_reached",
 )
 
-DORA = tuple(f.exposed for f in dora.FAMILIES)
+DORA = (
+    *(f.exposed for f in dora.FAMILIES),
+    "opslens_series_dropped_total",
+    "opslens_source_events_dropped_total",
+)
 
 APP = (
     "http_requests_total",

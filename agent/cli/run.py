@@ -18,6 +18,8 @@ from agent.app import create_app, reload
 from agent.config import Config
 from agent.exporters_table import EXPORTER_NAMES
 from agent.settings import Settings
+from agent.web.connections import CappedSite
+from agent.web.keys import AGENT
 from exporters.base import Context
 
 from .common import EXIT_INVALID, add_config_arg, load_or_report
@@ -69,18 +71,25 @@ def _writable(folder: Path) -> None:
         raise StartupError(f"data directory {folder} is not writable: {exc.strerror}") from None
 
 
-async def serve(settings: Settings, listen: str) -> None:
-    """Serve until SIGTERM or SIGINT, reload on SIGHUP, then shut down cleanly."""
+async def start(settings: Settings, listen: str) -> tuple[web.Application, web.AppRunner]:
+    """Start the exporters and listen: idle keep-alives closed, connections capped."""
     host, _, port = listen.rpartition(":")
     _writable(settings.context.data_dir)
     app = create_app(settings)
-    # Prometheus scrapes every few seconds; an idle connection past this is a leak.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=75)
+    agent = settings.config.agent
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=agent.idle_timeout.total_seconds(),
+    )
     try:
         await runner.setup()
     except Exception as exc:  # the exporters' start: a store that cannot open, say
         raise StartupError(f"cannot start the exporters: {exc}") from None
-    site = web.TCPSite(runner, host.strip("[]"), int(port))
+    site = CappedSite(
+        runner, host.strip("[]"), int(port), agent.max_connections, app[AGENT].connections
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -92,6 +101,12 @@ async def serve(settings: Settings, listen: str) -> None:
         listen,
         ", ".join(settings.exporters),
     )
+    return app, runner
+
+
+async def serve(settings: Settings, listen: str) -> None:
+    """Serve until SIGTERM or SIGINT, reload on SIGHUP, then shut down cleanly."""
+    app, runner = await start(settings, listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

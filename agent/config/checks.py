@@ -28,7 +28,60 @@ def _duplicates(items: Iterable[tuple[Path, str]], what: str) -> Iterator[Issue]
 
 def cross_check(config: Config) -> list[Issue]:
     """Return every cross-reference problem, in file order as far as sections go."""
-    return [*_sources(config), *_cost(config), *_slos(config), *_app(config), *_notify(config)]
+    return [
+        *_sources(config),
+        *_open_routes(config),
+        *_cost(config),
+        *_focus_paths(config),
+        *_slos(config),
+        *_app(config),
+        *_notify(config),
+    ]
+
+
+OPEN = "allow_unauthenticated: true to accept it without one (a trusted network only)"
+
+
+def _open_routes(config: Config) -> Iterator[Issue]:
+    """Ingest routes that would accept anyone: refused unless explicitly allowed.
+
+    A GitHub/GitLab source with a `token_env` and no webhook secret is a poller; its
+    webhook deliveries are refused (401), so it is not an open route.
+    """
+    for i, s in enumerate(config.dora.sources):
+        at: Path = ("dora", "sources", i)
+        if s.type == "events" and not (s.token_env or s.allow_unauthenticated):
+            yield (*at, "token_env"), f"POST /api/v1/events would be open: set token_env, or {OPEN}"
+        elif s.type == "github" and not (
+            s.webhook_secret_env or s.token_env or s.allow_unauthenticated
+        ):
+            yield (
+                (*at, "webhook_secret_env"),
+                f"POST /webhooks/github would be open: set webhook_secret_env, or {OPEN}",
+            )
+        elif s.type == "gitlab" and not (
+            s.webhook_token_env or s.token_env or s.allow_unauthenticated
+        ):
+            yield (
+                (*at, "webhook_token_env"),
+                f"POST /webhooks/gitlab would be open: set webhook_token_env, or {OPEN}",
+            )
+    am = config.dora.incidents.alertmanager
+    if am.enabled and not (am.token_env or am.allow_unauthenticated):
+        yield (
+            ("dora", "incidents", "alertmanager", "token_env"),
+            f"POST /webhooks/alertmanager would be open: set token_env, or {OPEN}",
+        )
+
+
+def _focus_paths(config: Config) -> Iterator[Issue]:
+    """FOCUS globs stay under their folder: a `..` component could read any file."""
+    for i, s in enumerate(config.cost.sources):
+        if s.type == "focus" and ".." in re.split(r"[/\\]", s.path):
+            yield (
+                ("cost", "sources", i, "path"),
+                "'..' is not allowed in a FOCUS path: point at the export folder itself",
+            )
 
 
 def _sources(config: Config) -> Iterator[Issue]:

@@ -45,6 +45,11 @@ class AgentConfig(Strict):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # A sender that stops half-way is answered 408 after this, and its connection freed.
     body_timeout: Duration = Duration.parse("30s")
+    # Open connections past this are answered 503 and closed, so a flood of clients
+    # cannot use up the agent's file descriptors.
+    max_connections: int = Field(default=200, ge=1, le=100_000)
+    # A keep-alive connection idle this long is closed (Prometheus scrapes every few seconds).
+    idle_timeout: Duration = Duration.parse("75s")
 
     _listen = field_validator("listen")(classmethod(lambda cls, v: _hostport(v)))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -15,15 +15,36 @@ from .metrics import SOURCE, of_kind
 from .schema import BUCKETS
 from .snapshot import Snapshot
 
+# (source, reason, count) of the items each poller could not use.
+Dropped = Callable[[], Iterable[tuple[str, str, int]]]
+
 
 class DoraCollector:
     """Expose the DORA families of `metrics.py` from `snapshot()` (docs/metrics.md#dora)."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot]):
+    def __init__(self, snapshot: Callable[[], Snapshot], dropped: Dropped = lambda: ()):
         self._snapshot = snapshot
+        self._dropped = dropped
 
     def collect(self) -> Iterator[Metric]:
         snap = self._snapshot()
+        series = CounterMetricFamily(
+            "opslens_series_dropped_total",
+            "Series left out of the exposition by a cap, by reason; their data is still "
+            f"stored (max_services: services over dora.max_services) {SOURCE}.",
+            labels=["exporter", "reason"],
+        )
+        series.add_metric(["dora", "max_services"], snap.services_dropped)
+        yield series
+        events = CounterMetricFamily(
+            "opslens_source_events_dropped_total",
+            "Items a poller could not use, by reason (out_of_range: a timestamp before "
+            f"2000 or over a day ahead), counted each time they are read {SOURCE}.",
+            labels=["exporter", "source", "reason"],
+        )
+        for source, reason, count in sorted(self._dropped()):
+            events.add_metric(["dora", source, reason], count)
+        yield events
         for family in of_kind("counter"):
             counter = CounterMetricFamily(
                 family.name, f"{family.help} {SOURCE}.", labels=family.labels

@@ -16,6 +16,8 @@ class GitHubSource(Strict):
     service: Name
     token_env: EnvName | None = None
     webhook_secret_env: EnvName | None = None
+    # Accept unsigned webhook deliveries: only for a trusted network (docs/config.md).
+    allow_unauthenticated: bool = False
     environments: list[str] | None = None
     api_url: str = "https://api.github.com"
     # Which signal marks a deployment: Deployments API statuses, or a named workflow's runs.
@@ -37,6 +39,7 @@ class GitLabSource(Strict):
     service: Name
     token_env: EnvName | None = None
     webhook_token_env: EnvName | None = None
+    allow_unauthenticated: bool = False
     environments: list[str] | None = None
     # Which signal marks a deployment: Deployment Hook events, or a pipeline's deploy jobs.
     deploy_signal: Literal["deployment", "pipeline"] = "deployment"
@@ -55,6 +58,7 @@ class EventsSource(Strict):
     type: Literal["events"]
     name: Name
     token_env: EnvName | None = None
+    allow_unauthenticated: bool = False
 
 
 DoraSource = Annotated[
@@ -66,6 +70,7 @@ class AlertmanagerIncidents(Strict):
     enabled: bool = False
     match: dict[str, str] = Field(default_factory=dict)
     token_env: EnvName | None = None
+    allow_unauthenticated: bool = False
     # Label carrying the owning service; falls back to `job` when absent.
     service_label: str = "service"
     environment_label: str = "environment"
@@ -140,6 +145,9 @@ class DoraConfig(Strict):
     sources: list[DoraSource] = Field(default_factory=list)
     incidents: Incidents = Incidents()
     levels: Levels = Levels()
+    # Services exported as series, the busiest first; the rest are stored, not exported
+    # (opslens_series_dropped_total), so a flood of names cannot blow up /metrics.
+    max_services: int = Field(default=500, ge=1, le=100_000)
     # Alert when the 30d change failure ratio exceeds this.
     change_failure_ratio_alert: float = Field(default=0.15, gt=0, le=1)
     severity: Severity = "medium"

@@ -66,7 +66,7 @@ def _gitlab(spec: GitLabSource, w: DoraWiring) -> GitLabPoller:
 
 def _git(spec: GitSource, w: DoraWiring) -> GitTagPoller:
     resolved = spec.model_copy(update={"path": str(w.ctx.resolve(spec.path))})
-    return GitTagPoller(resolved, w.config, w.store.submit)
+    return GitTagPoller(resolved, w.config, w.store.submit, w.ctx.clock)
 
 
 def _events(spec: object, w: DoraWiring) -> Poller:
@@ -139,10 +139,19 @@ class DoraExporter:
         return self._pollers
 
     def collectors(self) -> Iterable[DoraCollector]:
-        return [DoraCollector(lambda: self._snapshot)]
+        return [DoraCollector(lambda: self._snapshot, self.dropped)]
+
+    def dropped(self) -> list[tuple[str, str, int]]:
+        """(source, reason, count) of what the pollers dropped, every reason from 0."""
+        return [
+            (p.name, reason, p.dropped[reason])
+            for p in self._source_pollers
+            for reason in sorted({"out_of_range", *p.dropped})
+        ]
 
     def generation(self) -> int:
-        return self._generation
+        # Drops change between snapshot refreshes; both only grow, so their sum is a key.
+        return self._generation + sum(n for _, _, n in self.dropped())
 
     @property
     def snapshot(self) -> Snapshot:
@@ -182,7 +191,15 @@ class DoraExporter:
             self.environments,
             self.config.levels,
             has_incident_source(self.config),
+            self.config.max_services,
         )
+        if snapshot.services_dropped != self._snapshot.services_dropped:
+            log.warning(
+                "DORA: %d services over dora.max_services=%d are stored but not exported (e.g. %s)",
+                snapshot.services_dropped,
+                self.config.max_services,
+                ", ".join(repr(s) for s in snapshot.dropped_examples),
+            )
         self.last_compute_seconds = time.perf_counter() - started
         return snapshot
 

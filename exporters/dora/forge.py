@@ -14,8 +14,10 @@ The same pollers run in the agent (recent window) and in `opslens backfill dora`
 
 from __future__ import annotations
 
+import logging
 import re
 import urllib.parse
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,14 +35,19 @@ from .records import (
     Commit,
     Coverage,
     Deployment,
+    OutOfRange,
     Record,
+    in_range,
     is_revert,
     iso,
     parse_time,
 )
 from .store import Sink
 
+log = logging.getLogger("opslens.dora.forge")
+
 Progress = Callable[[int, int], None]
+OUT_OF_RANGE = "out_of_range"
 
 GITHUB_PR = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) from ")
 GITLAB_MR = re.compile(r"See merge request [\w./-]*!(\d+)")
@@ -62,8 +69,11 @@ class Found:
 
 
 def _time(value: Any, where: str) -> float:
+    """A timestamp the API sent; OutOfRange passes through for the caller to drop and count."""
     try:
         return parse_time(value, where)
+    except OutOfRange:
+        raise
     except BadInput as exc:
         raise SourceError("bad_response", str(exc)) from None
 
@@ -90,10 +100,21 @@ class ForgePoller:
         self._sink = sink
         self._client = client
         self._last_success: float | None = None
+        # Items the API sent that cannot be used, by reason, since the agent started.
+        self.dropped: Counter[str] = Counter()
 
     @property
     def interval(self) -> float:
         return self._interval
+
+    def dated(self, value: Any, where: str, what: str) -> float | None:
+        """A timestamp, or None (the item is dropped, counted and logged) when out of range."""
+        try:
+            return in_range(_time(value, where), where, self._ctx.clock())
+        except OutOfRange as exc:
+            self.dropped[OUT_OF_RANGE] += 1
+            log.warning("dora %s: dropped %s: %s", self.name, what, exc)
+            return None
 
     @property
     def client(self) -> ApiClient:
@@ -239,7 +260,10 @@ class GitHubPoller(ForgePoller):
         async for page in self.client.pages(f"{self.repo}/deployments", params):
             older = False
             for d in page:  # newest first
-                if _time(d.get("created_at"), "deployment.created_at") < since:
+                created = self.dated(d.get("created_at"), "deployment.created_at", "a deployment")
+                if created is None:
+                    continue
+                if created < since:
                     older = True
                     continue
                 status = await self._status(d["id"])
@@ -258,7 +282,9 @@ class GitHubPoller(ForgePoller):
         url = f"{self.repo}/deployments/{deployment_id}/statuses"
         async for page in self.client.pages(url, {"per_page": 100}):
             for s in page:
-                at = _time(s.get("created_at"), "status.created_at")
+                at = self.dated(s.get("created_at"), "status.created_at", "a deployment status")
+                if at is None:
+                    continue
                 if s.get("state") == "success":
                     success = at if success is None else min(success, at)
                 elif s.get("state") in ("failure", "error"):
@@ -276,7 +302,8 @@ class GitHubPoller(ForgePoller):
             data, _ = await self.client.get(f"{self.repo}/commits/{sha}")
             pulls, _ = await self.client.get(f"{self.repo}/commits/{sha}/pulls")
             number = int(pulls[0]["number"]) if isinstance(pulls, list) and pulls else None
-            return (await self._fact(data, number),)
+            fact = await self._fact(data, number)
+            return () if fact is None else (fact,)
         out = []
         url = f"{self.repo}/compare/{previous}...{sha}"
         async for page in self.client.pages(url, {"per_page": 100}, key="commits"):
@@ -284,16 +311,15 @@ class GitHubPoller(ForgePoller):
                 subject = str(c["commit"].get("message") or "").split("\n", 1)[0]
                 match = GITHUB_PR.search(subject)
                 number = int(match.group(1) or match.group(2)) if match else None
-                out.append(await self._fact(c, number))
+                if (fact := await self._fact(c, number)) is not None:
+                    out.append(fact)
         return tuple(out)
 
-    async def _fact(self, c: dict[str, Any], number: int | None) -> Commit:
-        fact = self.fact(
-            str(c["sha"]),
-            _time(c["commit"]["author"]["date"], "commit.author.date"),
-            str(c["commit"].get("message") or ""),
-            number,
-        )
+    async def _fact(self, c: dict[str, Any], number: int | None) -> Commit | None:
+        authored = self.dated(c["commit"]["author"]["date"], "commit.author.date", "a commit")
+        if authored is None:
+            return None
+        fact = self.fact(str(c["sha"]), authored, str(c["commit"].get("message") or ""), number)
         if number is None:
             return fact
         return replace(fact, started_at=await self.pull_start(number))
@@ -304,7 +330,10 @@ class GitHubPoller(ForgePoller):
         async for page in self.client.pages(
             f"{self.repo}/pulls/{number}/commits", {"per_page": 100}
         ):
-            dates.extend(_time(c["commit"]["author"]["date"], "commit.author.date") for c in page)
+            for c in page:
+                at = self.dated(c["commit"]["author"]["date"], "commit.author.date", "a commit")
+                if at is not None:
+                    dates.append(at)
         return min(dates) if dates else None
 
 
@@ -341,11 +370,14 @@ class GitLabPoller(ForgePoller):
                 finished = (
                     d.get("finished_at") or deployable.get("finished_at") or d.get("updated_at")
                 )
+                at = self.dated(finished, "deployment.finished_at", "a deployment")
+                if at is None:
+                    continue
                 yield Found(
                     str(d["id"]),
                     environment,
                     status,
-                    _time(finished, "deployment.finished_at"),
+                    at,
                     str(d["sha"]),
                     str(d.get("ref") or ""),
                 )
@@ -359,18 +391,23 @@ class GitLabPoller(ForgePoller):
                 f"{self.project}/repository/commits/{sha}/merge_requests"
             )
             iid = int(mrs[0]["iid"]) if isinstance(mrs, list) and mrs else None
-            return (await self._fact(c, iid),)
+            fact = await self._fact(c, iid)
+            return () if fact is None else (fact,)
         data, _ = await self.client.get(
             f"{self.project}/repository/compare", {"from": previous, "to": sha}
         )
         out = []
         for c in data.get("commits") or []:
             match = GITLAB_MR.search(str(c.get("message") or ""))
-            out.append(await self._fact(c, int(match.group(1)) if match else None))
+            if (fact := await self._fact(c, int(match.group(1)) if match else None)) is not None:
+                out.append(fact)
         return tuple(out)
 
-    async def _fact(self, c: dict[str, Any], iid: int | None) -> Commit:
-        fact = self.fact(str(c["id"]), _authored(c), str(c.get("message") or ""), iid)
+    async def _fact(self, c: dict[str, Any], iid: int | None) -> Commit | None:
+        authored = self._authored(c)
+        if authored is None:
+            return None
+        fact = self.fact(str(c["id"]), authored, str(c.get("message") or ""), iid)
         if iid is None:
             return fact
         return replace(fact, started_at=await self.pull_start(iid))
@@ -381,12 +418,12 @@ class GitLabPoller(ForgePoller):
         async for page in self.client.pages(
             f"{self.project}/merge_requests/{number}/commits", {"per_page": 100}
         ):
-            dates.extend(_authored(c) for c in page)
+            dates.extend(at for c in page if (at := self._authored(c)) is not None)
         return min(dates) if dates else None
 
-
-def _authored(commit: dict[str, Any]) -> float:
-    return _time(commit.get("authored_date") or commit.get("created_at"), "commit.authored_date")
+    def _authored(self, commit: dict[str, Any]) -> float | None:
+        value = commit.get("authored_date") or commit.get("created_at")
+        return self.dated(value, "commit.authored_date", "a commit")
 
 
 __all__ = ["GitHubPoller", "GitLabPoller"]

@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import logging
+import time
+from collections import Counter
 from pathlib import Path
 
-from exporters.base import SourceError
+from exporters.base import Clock, SourceError
 
 from .config import DoraConfig, GitSource
-from .records import Batch, Deployment, Record, ShippedCommit, is_revert
+from .records import (
+    Batch,
+    Deployment,
+    OutOfRange,
+    Record,
+    ShippedCommit,
+    in_range,
+    is_revert,
+)
 from .store import Submit
+
+log = logging.getLogger("opslens.dora.git")
 
 MAX_COMMITS = 1000
 FIELD = "\x1f"
@@ -72,12 +85,17 @@ class GitTagPoller:
 
     exporter = "dora"
 
-    def __init__(self, source: GitSource, dora: DoraConfig, submit: Submit):
+    def __init__(
+        self, source: GitSource, dora: DoraConfig, submit: Submit, clock: Clock = time.time
+    ):
         self.source = source
+        self._clock = clock
         self.name = source.name
         self._interval = min(dora.poll_interval.seconds_f, 300.0)
         self._submit = submit
         self._done: set[str] = set()
+        # Tags and commits dated outside the sane range, by reason, since the agent started.
+        self.dropped: Counter[str] = Counter()
 
     @property
     def interval(self) -> float:
@@ -93,6 +111,16 @@ class GitTagPoller:
     async def close(self) -> None:
         """Nothing to release: each git command is its own process."""
 
+    def _sane(self, ts: float, what: str) -> bool:
+        """Whether `ts` is in range; if not, the item is counted and logged as dropped."""
+        try:
+            in_range(ts, what, self._clock())
+        except OutOfRange as exc:
+            self.dropped["out_of_range"] += 1
+            log.warning("dora %s: dropped %s", self.name, exc)
+            return False
+        return True
+
     async def sync(self) -> int:
         path = str(Path(self.source.path).expanduser())
         fmt = FIELD.join(
@@ -103,16 +131,20 @@ class GitTagPoller:
         records: list[Record] = []
         previous: str | None = None
         for name, sha, created in tags:
-            if name not in self._done:
+            if name not in self._done and self._sane(created, f"tag {name}"):
                 span = f"{previous}..{sha}" if previous else sha
-                log = await git(
+                text_log = await git(
                     path,
                     "log",
                     f"--max-count={MAX_COMMITS}",
                     f"--format=%H{FIELD}%at{FIELD}%s{RECORD}",
                     span,
                 )
-                commits = tuple(parse_log(log))
+                commits = tuple(
+                    c
+                    for c in parse_log(text_log)
+                    if c.committed_at is None or self._sane(c.committed_at, f"commit {c.sha}")
+                )
                 rework = "hotfix" in name.lower() or any(c.rework for c in commits)
                 records.append(
                     Deployment(

@@ -25,8 +25,8 @@ from .parse_alertmanager import parse_alertmanager
 from .parse_events import parse_events
 from .parse_github import parse_github, repo_name
 from .parse_gitlab import parse_gitlab, project_matches
-from .records import BadInput, Batch
-from .store import StoreError, Submit
+from .records import BadInput, Batch, check_records
+from .store import RejectedBatch, StoreError, Submit
 
 log = logging.getLogger("opslens.dora.ingest")
 
@@ -64,6 +64,7 @@ class Ingestor:
     def __init__(self, config: DoraConfig, ctx: Context, submit: Submit):
         self.config = config
         self.submit = submit
+        self.clock = ctx.clock
         self.environments = frozenset(config.environments)
         # Secrets are read once at start: reading a *_FILE per request would cost a syscall.
         self.github_sources = [
@@ -85,6 +86,8 @@ class Ingestor:
             outcome = await self.submit(batch)
         except StoreError as exc:
             return error(503, f"store unavailable, retry later: {exc}")
+        except RejectedBatch as exc:
+            return error(400, str(exc), "body")
         if outcome.conflict is not None:
             log.warning("DORA ingest refused a conflicting update: %s", outcome.conflict.message)
             return error(409, outcome.conflict.message, outcome.conflict.field)
@@ -98,6 +101,8 @@ class Ingestor:
     async def _guarded(self, work: Callable[[], Batch | Reply]) -> Reply:
         try:
             result = work()
+            if isinstance(result, Batch):
+                check_records(result, self.clock())
         except BadInput as exc:
             return error(400, exc.message, exc.field or "body")
         except Exception:  # a parser bug must not become a 5xx or kill the agent
@@ -114,9 +119,13 @@ class Ingestor:
         token_env = self.events_source.token_env
         if token_env and self.events_token is None:  # fail closed, never open
             return error(401, f"{token_env} is not set on the agent")
+        if not token_env and not self.events_source.allow_unauthenticated:
+            return error(401, "the events source has no token_env (nor allow_unauthenticated)")
         if not bearer_ok(headers.get("Authorization", ""), self.events_token):
             return error(401, "missing or wrong bearer token")
-        return await self._guarded(lambda: parse_events(decode_json(body), self.environments))
+        return await self._guarded(
+            lambda: parse_events(decode_json(body), self.environments, self.clock())
+        )
 
     async def alertmanager(self, headers: Headers, body: bytes) -> Reply:
         """POST /webhooks/alertmanager: firing alerts open incidents, resolved ones close them."""
@@ -125,11 +134,17 @@ class Ingestor:
             return error(404, "dora.incidents.alertmanager is not enabled")
         if settings.token_env and self.alertmanager_token is None:
             return error(401, f"{settings.token_env} is not set on the agent")
+        if not settings.token_env and not settings.allow_unauthenticated:
+            return error(
+                401, "dora.incidents.alertmanager has no token_env (nor allow_unauthenticated)"
+            )
         if not bearer_ok(headers.get("Authorization", ""), self.alertmanager_token):
             return error(401, "missing or wrong bearer token")
         default_env = self.config.environments[0]
         return await self._guarded(
-            lambda: parse_alertmanager(decode_json(body), settings, self.environments, default_env)
+            lambda: parse_alertmanager(
+                decode_json(body), settings, self.environments, default_env, self.clock()
+            )
         )
 
     async def github(self, headers: Headers, body: bytes) -> Reply:
@@ -142,9 +157,9 @@ class Ingestor:
         candidates = _signed_by(self.github_sources, headers.get("X-Hub-Signature-256", ""), body)
         if not candidates:
             return error(401, "bad or missing X-Hub-Signature-256")
-        delivery = headers.get("X-GitHub-Delivery") or None
 
         def work() -> Batch | Reply:
+            delivery = _delivery(headers, "X-GitHub-Delivery")
             payload = decode_json(body, headers.get("Content-Type", ""))
             if event == "ping":
                 return Reply(200, {"ok": "pong"})
@@ -153,7 +168,9 @@ class Ingestor:
             if source is None:
                 return Reply(202, {"ignored": f"repository {name!r} is not configured"})
             envs = source.environments or self.config.environments
-            return parse_github(event, _key("github", delivery), payload, source, envs)
+            return parse_github(
+                event, _key("github", delivery), payload, source, envs, self.clock()
+            )
 
         return await self._guarded(work)
 
@@ -165,14 +182,14 @@ class Ingestor:
         candidates = [
             s
             for s, token in self.gitlab_sources
-            if (token is None and not s.webhook_token_env)
+            if (token is None and not s.webhook_token_env and s.allow_unauthenticated)
             or (token is not None and same_secret(given, token))
         ]
         if not candidates:
             return error(401, "bad or missing X-Gitlab-Token")
-        delivery = headers.get("X-Gitlab-Event-UUID") or headers.get("Idempotency-Key") or None
 
         def work() -> Batch | Reply:
+            delivery = _delivery(headers, "X-Gitlab-Event-UUID", "Idempotency-Key")
             payload = decode_json(body)
             if not isinstance(payload, dict):
                 raise BadInput("body", "expected a JSON object")
@@ -183,7 +200,7 @@ class Ingestor:
             if source is None:
                 return Reply(202, {"ignored": "project is not configured"})
             envs = source.environments or self.config.environments
-            return parse_gitlab(kind, _key("gitlab", delivery), payload, source, envs)
+            return parse_gitlab(kind, _key("gitlab", delivery), payload, source, envs, self.clock())
 
         return await self._guarded(work)
 
@@ -201,6 +218,20 @@ def _secret(ctx: Context, env_name: str | None) -> str | None:
         return None
 
 
+def _delivery(headers: Headers, *names: str) -> str | None:
+    """The first delivery-id header present; BadInput naming it when it is not clean UTF-8.
+
+    aiohttp decodes header bytes that are not UTF-8 to lone surrogates, which the store
+    cannot encode: such a header is the sender's error, never the store's.
+    """
+    for name in names:
+        if value := headers.get(name):
+            if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value):
+                raise BadInput(name, "header is not valid UTF-8 or holds control characters")
+            return value
+    return None
+
+
 def _key(provider: str, delivery: str | None) -> str | None:
     return f"{provider}:{delivery[:200]}" if delivery else None
 
@@ -208,12 +239,12 @@ def _key(provider: str, delivery: str | None) -> str | None:
 def _signed_by(
     sources: Sequence[tuple[GitHubSource, str | None]], signature: str, body: bytes
 ) -> list[GitHubSource]:
-    """Sources whose secret signed the body; sources with no secret configured accept all."""
+    """Sources whose secret signed the body; a source without one only if it allows that."""
     given = signature.removeprefix("sha256=")
     out = []
     for source, secret in sources:
         if secret is None:
-            if not source.webhook_secret_env:
+            if not source.webhook_secret_env and source.allow_unauthenticated:
                 out.append(source)
             continue
         expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -16,7 +16,15 @@ from collections.abc import Collection
 from typing import Any
 
 from .config import AlertmanagerIncidents
-from .records import BadInput, Batch, Incident, Record, parse_optional_time, parse_time
+from .records import (
+    BadInput,
+    Batch,
+    Incident,
+    Record,
+    label_value,
+    parse_optional_time,
+    parse_time,
+)
 
 ROOT_CAUSE = re.compile(r"root[ _-]?cause:\s*([0-9a-fA-F]{7,40})\b", re.I)
 
@@ -35,9 +43,17 @@ def root_cause(annotations: Any) -> str | None:
 
 
 def parse_alertmanager(
-    payload: Any, settings: AlertmanagerIncidents, envs: Collection[str], default_env: str
+    payload: Any,
+    settings: AlertmanagerIncidents,
+    envs: Collection[str],
+    default_env: str,
+    now: float | None = None,
 ) -> Batch:
-    """Turn one Alertmanager notification into incidents; unmatched alerts are counted."""
+    """Turn one Alertmanager notification into incidents; unmatched alerts are counted.
+
+    With `now`, a `startsAt` (or a resolved alert's `endsAt`) outside 2000-01-01 .. now +
+    1 day is refused; a firing alert's `endsAt` is only Alertmanager's guess, not checked.
+    """
     if not isinstance(payload, dict):
         raise BadInput("body", "expected a JSON object")
     alerts = payload.get("alerts")
@@ -55,13 +71,19 @@ def parse_alertmanager(
         status = alert.get("status")
         if status not in ("firing", "resolved"):
             raise BadInput(f"{where}.status", "expected 'firing' or 'resolved'")
-        started = parse_time(alert.get("startsAt"), f"{where}.startsAt")
-        ended = parse_optional_time(alert.get("endsAt"), f"{where}.endsAt")
+        started = parse_time(alert.get("startsAt"), f"{where}.startsAt", now)
+        ends_now = now if status == "resolved" else None
+        ended = parse_optional_time(alert.get("endsAt"), f"{where}.endsAt", ends_now)
         if any(labels.get(k) != v for k, v in settings.match.items()):
             continue
-        service = labels.get(settings.service_label) or labels.get("job")
+        service_key = settings.service_label if labels.get(settings.service_label) else "job"
+        service = labels.get(service_key)
         environment = labels.get(settings.environment_label) or default_env
-        if not isinstance(service, str) or environment not in envs:
+        if not isinstance(service, str) or not isinstance(environment, str):
+            continue
+        service = label_value(service, f"{where}.labels.{service_key}")
+        environment = label_value(environment, f"{where}.labels.{settings.environment_label}")
+        if environment not in envs:
             continue
         fingerprint = alert.get("fingerprint")
         if not isinstance(fingerprint, str) or not fingerprint:

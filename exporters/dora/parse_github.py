@@ -25,6 +25,7 @@ from .records import (
     Record,
     ignored,
     is_revert,
+    label_value,
     parse_time,
 )
 
@@ -79,7 +80,7 @@ def _deployment(
     )
 
 
-def push_commits(service: str, payload: dict[str, Any]) -> list[Commit]:
+def push_commits(service: str, payload: dict[str, Any], now: float | None = None) -> list[Commit]:
     """Commits of a push in order, each chained to its predecessor as first parent.
 
     The first commit of a push that creates a branch (`before` all zeros) gets the parent
@@ -95,16 +96,24 @@ def push_commits(service: str, payload: dict[str, Any]) -> list[Commit]:
         if not isinstance(c, dict):
             raise BadInput(f"commits[{i}]", "expected an object")
         sha = str(field(c, "id", f"commits[{i}]"))
-        at = parse_time(c.get("timestamp"), f"commits[{i}].timestamp")
+        at = parse_time(c.get("timestamp"), f"commits[{i}].timestamp", now)
         out.append(Commit(service, sha, at, parent, is_revert(c.get("message"))))
         parent = sha
     return out
 
 
 def parse_github(
-    event: str, delivery: str | None, payload: Any, source: GitHubSource, envs: Collection[str]
+    event: str,
+    delivery: str | None,
+    payload: Any,
+    source: GitHubSource,
+    envs: Collection[str],
+    now: float | None = None,
 ) -> Batch:
-    """Turn one delivery into records; unused events and environments are ignored."""
+    """Turn one delivery into records; unused events and environments are ignored.
+
+    With `now`, times outside 2000-01-01 .. now + 1 day are refused (records.in_range).
+    """
     if not isinstance(payload, dict):
         raise BadInput("body", "expected a JSON object")
     records: list[Record] = []
@@ -113,21 +122,25 @@ def parse_github(
         status = obj(payload, "deployment_status")
         dep = obj(payload, "deployment")
         state = STATUS.get(str(field(status, "state", "deployment_status")))
-        env = status.get("environment") or field(dep, "environment", "deployment")
+        env = (
+            label_value(status["environment"], "deployment_status.environment")
+            if status.get("environment")
+            else label_value(field(dep, "environment", "deployment"), "deployment.environment")
+        )
         if state is None:
             return ignored(f"deployment status {status.get('state')!r}", delivery)
         if env not in envs:
             return ignored(f"environment {env!r} not counted", delivery)
         at = parse_time(
-            field(status, "created_at", "deployment_status"), "deployment_status.created_at"
+            field(status, "created_at", "deployment_status"), "deployment_status.created_at", now
         )
         records.append(_deployment(source, dep, state, at, str(env)))
     elif event == "deployment" and signal == "deployment_status":
         dep = obj(payload, "deployment")
-        env = field(dep, "environment", "deployment")
+        env = label_value(field(dep, "environment", "deployment"), "deployment.environment")
         if env not in envs:
             return ignored(f"environment {env!r} not counted", delivery)
-        at = parse_time(field(dep, "created_at", "deployment"), "deployment.created_at")
+        at = parse_time(field(dep, "created_at", "deployment"), "deployment.created_at", now)
         records.append(_deployment(source, dep, "pending", at, str(env)))
     elif event == "workflow_run" and signal == "workflow_run":
         run = obj(payload, "workflow_run")
@@ -141,7 +154,7 @@ def parse_github(
                 f"workflow run {payload.get('action')}/{run.get('conclusion')}", delivery
             )
         env = (source.environments or list(envs))[0]
-        at = parse_time(field(run, "updated_at", "workflow_run"), "workflow_run.updated_at")
+        at = parse_time(field(run, "updated_at", "workflow_run"), "workflow_run.updated_at", now)
         branch = run.get("head_branch") if isinstance(run.get("head_branch"), str) else ""
         records.append(
             Deployment(
@@ -158,7 +171,7 @@ def parse_github(
         ref = payload.get("ref")
         if payload.get("deleted") or not isinstance(ref, str) or not ref.startswith("refs/heads/"):
             return ignored("push is not a branch update", delivery)
-        records.extend(push_commits(source.service, payload))
+        records.extend(push_commits(source.service, payload, now))
     elif event == "pull_request":
         pr = obj(payload, "pull_request")
         if payload.get("action") != "closed" or not pr.get("merged"):

@@ -24,6 +24,7 @@ from .records import (
     Record,
     ignored,
     is_revert,
+    label_value,
     parse_time,
 )
 
@@ -46,20 +47,28 @@ def deployment_key(source: GitLabSource, deployment_id: Any) -> str:
 
 
 def parse_gitlab(
-    kind: str, delivery: str | None, payload: Any, source: GitLabSource, envs: Collection[str]
+    kind: str,
+    delivery: str | None,
+    payload: Any,
+    source: GitLabSource,
+    envs: Collection[str],
+    now: float | None = None,
 ) -> Batch:
-    """Turn one delivery (`object_kind`) into records; unused events are ignored."""
+    """Turn one delivery (`object_kind`) into records; unused events are ignored.
+
+    With `now`, times outside 2000-01-01 .. now + 1 day are refused (records.in_range).
+    """
     if not isinstance(payload, dict):
         raise BadInput("body", "expected a JSON object")
     records: list[Record] = []
     if kind == "deployment" and source.deploy_signal == "deployment":
         status = STATUS.get(str(field(payload, "status", "body")))
-        env = str(field(payload, "environment", "body"))
+        env = label_value(field(payload, "environment", "body"), "environment")
         if status is None:
             return ignored(f"deployment status {payload.get('status')!r}", delivery)
         if env not in envs:
             return ignored(f"environment {env!r} not counted", delivery)
-        at = parse_time(payload.get("status_changed_at"), "status_changed_at")
+        at = parse_time(payload.get("status_changed_at"), "status_changed_at", now)
         match = _COMMIT_URL.search(str(payload.get("commit_url", "")))
         ref = payload.get("ref") if isinstance(payload.get("ref"), str) else ""
         records.append(
@@ -74,12 +83,12 @@ def parse_gitlab(
             )
         )
     elif kind == "pipeline":
-        records.extend(_pipeline(payload, source, envs))
+        records.extend(_pipeline(payload, source, envs, now))
     elif kind == "push":
         ref = payload.get("ref")
         if not isinstance(ref, str) or not ref.startswith("refs/heads/"):
             return ignored("push is not a branch update", delivery)
-        records.extend(push_commits(source.service, payload))
+        records.extend(push_commits(source.service, payload, now))
     elif kind == "merge_request":
         attrs = obj(payload, "object_attributes")
         if attrs.get("action") != "merge" and attrs.get("state") != "merged":
@@ -111,12 +120,14 @@ def _merged(payload: dict[str, Any], attrs: dict[str, Any], service: str) -> lis
     return [Commit(service, str(sha), None, None, rework, str(iid), head)]
 
 
-def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[str]) -> list[Record]:
+def _pipeline(
+    payload: dict[str, Any], source: GitLabSource, envs: Collection[str], now: float | None
+) -> list[Record]:
     attrs = obj(payload, "object_attributes")
     records: list[Record] = []
     commit = payload.get("commit")
     if isinstance(commit, dict) and commit.get("id") and commit.get("timestamp"):
-        at = parse_time(commit["timestamp"], "commit.timestamp")
+        at = parse_time(commit["timestamp"], "commit.timestamp", now)
         records.append(
             Commit(source.service, str(commit["id"]), at, None, is_revert(commit.get("message")))
         )
@@ -128,7 +139,9 @@ def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[st
     ref = attrs.get("ref") if isinstance(attrs.get("ref"), str) else ""
     for i, build in enumerate(builds):
         env = build.get("environment") if isinstance(build, dict) else None
-        if not isinstance(env, dict) or env.get("action") != "start" or env.get("name") not in envs:
+        if not isinstance(env, dict) or env.get("action") != "start":
+            continue
+        if label_value(env.get("name"), f"builds[{i}].environment.name") not in envs:
             continue
         status = STATUS.get(str(build.get("status")))
         if status is None:
@@ -142,7 +155,7 @@ def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[st
                 source.service,
                 str(env["name"]),
                 status,  # type: ignore[arg-type]
-                parse_time(finished, f"builds[{i}].finished_at"),
+                parse_time(finished, f"builds[{i}].finished_at", now),
                 str(field(attrs, "sha", "object_attributes")),
                 bool(HOTFIX_REF.search(ref or "")),
             )

@@ -26,6 +26,67 @@ class BadInput(ValueError):
         self.message = message
 
 
+class OutOfRange(BadInput):
+    """A timestamp outside EARLIEST .. now + LATEST_AHEAD: webhooks refuse it, pollers drop it."""
+
+
+# Label values (service, environment) end up in every DORA series: bounded and printable.
+MAX_LABEL = 128
+MAX_TEXT = 200
+# Timestamps before this, or more than a day ahead of the agent's clock, are a sender's
+# bug (a zero or year-9999 date) that would pin gauges such as the last deployment time.
+EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z
+LATEST_AHEAD = 86400.0
+
+
+def _unprintable(value: str) -> str | None:
+    """Why a string cannot be stored or exposed: a control character or a lone surrogate."""
+    for ch in value:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F:
+            return "must not contain NUL or control characters"
+        if 0xD800 <= code <= 0xDFFF:
+            return "must not contain unpaired surrogates (not valid UTF-8)"
+    return None
+
+
+def checked_text(value: Any, where: str, limit: int = MAX_TEXT) -> str:
+    """A non-empty printable string of at most `limit` characters, stripped."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise BadInput(where, f"expected a non-empty string of at most {limit} characters")
+    if problem := _unprintable(value):
+        raise BadInput(where, problem)
+    return value.strip()
+
+
+def label_value(value: Any, where: str) -> str:
+    """A value that becomes a Prometheus label (service, environment): at most 128 characters."""
+    return checked_text(value, where, MAX_LABEL)
+
+
+def printable(value: Any, where: str) -> Any:
+    """`value` unchanged if it is not a string or is printable; BadInput naming `where` if not."""
+    if isinstance(value, str) and (problem := _unprintable(value)):
+        raise BadInput(where, problem)
+    return value
+
+
+def in_range(ts: float, where: str, now: float) -> float:
+    """`ts` if within EARLIEST .. now + LATEST_AHEAD, else OutOfRange naming `where`."""
+    if not EARLIEST <= ts <= now + LATEST_AHEAD:
+        raise OutOfRange(where, f"{iso_or_raw(ts)} is outside 2000-01-01 .. now + 1 day")
+    return ts
+
+
+def iso_or_raw(ts: float) -> str:
+    try:
+        return iso(ts)
+    except (OverflowError, OSError, ValueError):
+        return repr(ts)
+
+
 @dataclass(frozen=True, slots=True)
 class Commit:
     """A commit as history knows it: `parent` is its first parent where a push told us.
@@ -118,6 +179,37 @@ class Batch:
         return not self.records
 
 
+TIMES = ("finished_at", "started_at", "resolved_at", "committed_at")
+
+
+def check_records(batch: Batch, now: float) -> Batch:
+    """Refuse a batch holding a value no label or store may take, naming where it came from.
+
+    Parsers check the fields they read; this catches any other string (an id, a SHA) with a
+    control character or a lone surrogate (which SQLite cannot encode as UTF-8), and any
+    time outside EARLIEST .. now + LATEST_AHEAD (named as the record's field).
+    """
+    for n, record in enumerate(batch.records):
+        where = batch.paths[n] if n < len(batch.paths) else ""
+        prefix = f"{where}." if where else ""
+        for name in ("service", "environment"):
+            if isinstance(value := getattr(record, name, None), str):
+                label_value(value, f"{prefix}{name}")
+        _check_values(record, prefix, now)
+        for i, commit in enumerate(getattr(record, "commits", None) or ()):
+            _check_values(commit, f"{prefix}commits[{i}].", now)
+    return batch
+
+
+def _check_values(record: object, prefix: str, now: float) -> None:
+    for name in record.__slots__:  # type: ignore[attr-defined]
+        value = getattr(record, name)
+        if isinstance(value, str):
+            printable(value, f"{prefix}{name}")
+        elif name in TIMES and isinstance(value, float):
+            in_range(value, f"{prefix}{name}", now)
+
+
 def ignored(reason: str, delivery: str | None = None) -> Batch:
     return Batch((), delivery, reason)
 
@@ -126,8 +218,11 @@ _GITLAB_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?) ?
 _FRACTION = re.compile(r"\.(\d+)")
 
 
-def parse_time(value: Any, where: str) -> float:
-    """Parse RFC 3339 and GitLab's `2021-04-28 21:50:00 +0200` / `... UTC` forms to unix time."""
+def parse_time(value: Any, where: str, now: float | None = None) -> float:
+    """Parse RFC 3339 and GitLab's `2021-04-28 21:50:00 +0200` / `... UTC` forms to unix time.
+
+    With `now`, a time outside EARLIEST .. now + LATEST_AHEAD is OutOfRange.
+    """
     if not isinstance(value, str) or not value:
         raise BadInput(where, "expected an RFC 3339 timestamp string")
     text = value.strip()
@@ -141,17 +236,21 @@ def parse_time(value: Any, where: str) -> float:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise BadInput(where, f"{value!r} is not an RFC 3339 timestamp") from None
+        raise BadInput(where, f"{value[:64]!r} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
-        raise BadInput(where, f"{value!r} has no time zone")
-    return parsed.timestamp()
+        raise BadInput(where, f"{value[:64]!r} has no time zone")
+    try:
+        ts = parsed.timestamp()
+    except (OverflowError, ValueError):
+        raise OutOfRange(where, f"{value[:64]!r} is outside 2000-01-01 .. now + 1 day") from None
+    return ts if now is None else in_range(ts, where, now)
 
 
-def parse_optional_time(value: Any, where: str) -> float | None:
+def parse_optional_time(value: Any, where: str, now: float | None = None) -> float | None:
     """Like parse_time; null, empty and Go's zero time mean "not set"."""
     if value is None or value == "" or (isinstance(value, str) and value.startswith("0001-01-01")):
         return None
-    return parse_time(value, where)
+    return parse_time(value, where, now)
 
 
 def iso(ts: float) -> str:

@@ -10,8 +10,9 @@ A level that cannot be computed is absent and `dora_performance_level_unknown` s
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import metrics as m
@@ -60,6 +61,9 @@ class Snapshot:
     histograms: Mapping[str, Mapping[Series, Histogram]] = field(default_factory=dict)
     gauges: Mapping[str, Mapping[Labels, float]] = field(default_factory=dict)
     computed_at: float = 0.0
+    # Services stored but not exported because of `dora.max_services`, and the first few.
+    services_dropped: int = 0
+    dropped_examples: tuple[str, ...] = ()
 
 
 def _median(
@@ -238,17 +242,31 @@ def _read_series(
     return reads
 
 
+def busiest(totals: list[dict[str, Any]], limit: int) -> tuple[set[str], list[str]]:
+    """The `limit` services with the most deployments and incidents (ties by name), the rest.
+
+    Ranking by activity keeps the services that matter when a sender floods new names.
+    """
+    events: Counter[str] = Counter()
+    for row in totals:
+        events[row["service"]] += row["deployments"] + row["incidents"]
+    ranked = sorted(events, key=lambda s: (-events[s], s))
+    return set(ranked[:limit]), ranked[limit:]
+
+
 def compute(
     conn: sqlite3.Connection,
     now: float,
     environments: Collection[str],
     levels: Levels,
     incident_source: bool = True,
+    max_services: int | None = None,
 ) -> Snapshot:
     """Read the store once and build the snapshot (a read transaction: one consistent view).
 
     `incident_source` says whether any source can report incidents (Alertmanager or
     generic events); without one, change failure ratio and time to restore have no level.
+    Only the `max_services` busiest services are read and exported.
     """
     envs = set(environments)
     conn.execute("BEGIN")
@@ -256,6 +274,11 @@ def compute(
         cursor = conn.execute(TOTALS)
         columns = [d[0] for d in cursor.description]
         totals = [dict(zip(columns, r, strict=True)) for r in cursor if r[1] in envs]
+        left_out: list[str] = []
+        if max_services is not None:
+            kept, left_out = busiest(totals, max_services)
+            if left_out:
+                totals = [r for r in totals if r["service"] in kept]
         reads = {
             (r["service"], r["environment"]): _read_series(
                 conn, now, (r["service"], r["environment"]), r
@@ -264,7 +287,10 @@ def compute(
         }
     finally:
         conn.execute("COMMIT")
-    return _assemble(now, totals, reads, levels, incident_source)
+    snapshot = _assemble(now, totals, reads, levels, incident_source)
+    if not left_out:
+        return snapshot
+    return replace(snapshot, services_dropped=len(left_out), dropped_examples=tuple(left_out[:3]))
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,14 @@ class StoreError(Exception):
     """The store could not commit; the sender should retry (503)."""
 
 
+class RejectedBatch(Exception):
+    """One batch holds a value SQLite cannot take (a sender's error, 400); the rest commit."""
+
+
+# Errors that come from a batch's values, not from the store: retrying cannot help.
+DATA_ERRORS = (ValueError, OverflowError, TypeError, sqlite3.DataError)
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to the latest version; return it (StoreError if it is newer)."""
     try:
@@ -372,8 +380,9 @@ class EventStore:
         try:
             try:
                 results: list[Outcome | Exception] = [self._apply(conn, b) for b in batches]
-            except sqlite3.Error:
-                # Rare (a bug or a full disk): isolate the bad batch so the others still land.
+            except (sqlite3.Error, *DATA_ERRORS):
+                # Rare (a value SQLite cannot encode, a bug, a full disk): isolate the bad
+                # batch so the others still land.
                 conn.execute("ROLLBACK")
                 conn.execute("BEGIN IMMEDIATE")
                 results = [self._apply_alone(conn, b) for b in batches]
@@ -392,6 +401,11 @@ class EventStore:
         conn.execute("SAVEPOINT batch")
         try:
             outcome = self._apply(conn, batch)
+        except DATA_ERRORS as exc:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            log.warning("DORA store refused a batch it cannot encode: %s", exc)
+            return RejectedBatch(f"a value cannot be stored: {str(exc)[:200]}")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK TO batch")
             conn.execute("RELEASE batch")

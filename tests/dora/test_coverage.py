@@ -183,7 +183,7 @@ version: 1
 project: test
 dora:
   sources:
-    - {type: github, name: api-github, repo: acme/api, service: api}
+    - {type: github, name: api-github, repo: acme/api, service: api, allow_unauthenticated: true}
 """
     a = await agent(config)
     scrape = await a.scrape()

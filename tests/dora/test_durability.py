@@ -19,21 +19,24 @@ from tests.support.waiting import wait_until_async
 
 from .conftest import samples
 
-OPSLENS = Path(sys.executable).parent / "opslens"
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """
 version: 1
 project: durability
 dora:
   sources:
-    - {type: events, name: events}
+    - {type: events, name: events, allow_unauthenticated: true}
 """
 SERVICES = ("alpha", "beta", "gamma", "delta")
 
 
 def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     log = (tmp / "agent.log").open("ab")
+    # This checkout's agent (python -m agent from its root), not the installed copy.
     argv = [
-        str(OPSLENS),
+        sys.executable,
+        "-m",
+        "agent",
         "run",
         "dora",
         "-c",
@@ -43,7 +46,7 @@ def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
         "--data-dir",
         str(tmp / "data"),
     ]
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     wait_http(f"http://127.0.0.1:{port}/-/healthy", 30, proc)
     return proc
 

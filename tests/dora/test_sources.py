@@ -121,7 +121,8 @@ def test_only_dora_environments_count(tmp_path: Path) -> None:
 
     config = parse(
         "version: 1\nproject: p\ndora:\n  environments: [production]\n  sources:\n"
-        "    - {type: github, name: gh, repo: a/b, service: s, environments: [staging]}\n"
+        "    - {type: github, name: gh, repo: a/b, service: s, environments: [staging],\n"
+        "       allow_unauthenticated: true}\n"
         "    - {type: git, name: g, path: ., service: s, environment: qa}\n"
     )
     exporter = build(config.dora, Context(data_dir=tmp_path, env=ENV))

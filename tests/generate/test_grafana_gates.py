@@ -60,21 +60,21 @@ GATES = [
     ),
     (
         "alertmanager incidents",
-        f"dora: {{sources: [{GIT}], incidents: {{alertmanager: {{enabled: true}}}}}}\n",
+        f"dora: {{sources: [{GIT}], incidents: {{alertmanager: {{enabled: true, token_env: AM_TOKEN}}}}}}\n",
         f"dora: {{sources: [{GIT}]}}\n",
         "dora",
         INCIDENTS | {"Time to restore p90 (time range)"},
     ),
     (
         "events incidents",
-        f"dora: {{sources: [{GIT}, {{type: events, name: ev}}]}}\n",
+        f"dora: {{sources: [{GIT}, {{type: events, name: ev, token_env: EV_TOKEN}}]}}\n",
         f"dora: {{sources: [{GIT}]}}\n",
         "dora",
         INCIDENTS,
     ),
     (
         "incidents on the executive board",
-        f"dora: {{sources: [{GIT}], incidents: {{alertmanager: {{enabled: true}}}}}}\n",
+        f"dora: {{sources: [{GIT}], incidents: {{alertmanager: {{enabled: true, token_env: AM_TOKEN}}}}}}\n",
         f"dora: {{sources: [{GIT}]}}\n",
         "executive",
         {"Incidents open"},
@@ -142,7 +142,7 @@ def test_panels_of_features_in_use_stay() -> None:
         (f"cost: {{sources: [{CE}]}}\n", {"executive", "cost", "infrastructure", "alerts"}),
         (f"dora: {{sources: [{GIT}]}}\n", {"executive", "dora", "infrastructure", "alerts"}),
         (
-            "dora: {incidents: {alertmanager: {enabled: true}}}\n",
+            "dora: {incidents: {alertmanager: {enabled: true, token_env: AM_TOKEN}}}\n",
             {"executive", "dora", "infrastructure", "alerts"},
         ),
         (TARGET, {"executive", "application", "infrastructure", "alerts"}),

@@ -122,6 +122,23 @@ CASES: dict[tuple[str, str], Present] = {
         [("{}", 60)],
         **HOURLY_RANGE,
     ),
+    ("infrastructure", "Connections refused"): Present(
+        [('opslens_http_connections_refused_total{instance="agent:10470"}', "0+1x20")],
+        [("{}", 5)],
+    ),
+    ("infrastructure", "Series left out by a cap"): Present(
+        [('opslens_series_dropped_total{exporter="dora",reason="max_services"}', "0+100x20")],
+        [('{exporter="dora",reason="max_services"}', 1000)],
+    ),
+    ("infrastructure", "Polled items dropped"): Present(
+        [
+            (
+                'opslens_source_events_dropped_total{exporter="dora",source="gh",reason="out_of_range"}',
+                "0+1x20",
+            )
+        ],
+        [('{exporter="dora",source="gh",reason="out_of_range"}', 5)],
+    ),
     ("dora", "Incidents"): Present(
         [('dora_incidents_total{service="shop",environment="production"}', "0+1x20")],
         [('{service="shop"}', 5)],

@@ -162,6 +162,46 @@ def _sources() -> list[Panel]:
             bars=True,
             min_interval="1m",
         ),
+        timeseries(
+            "Connections refused",
+            Query(
+                or_zero("sum(increase(opslens_http_connections_refused_total[$__interval]))"),
+                "refused",
+            ),
+            bars=True,
+            min_interval="1m",
+            description="Connections answered 503 and closed because agent.max_connections "
+            "were open: raise the cap, or find the client that holds connections.",
+        ),
+        timeseries(
+            "Series left out by a cap",
+            Query(
+                or_zero(
+                    "sum by (exporter, reason) (opslens_series_dropped_total)",
+                    reason="none",
+                ),
+                "{{exporter}} {{reason}}",
+            ),
+            w=12,
+            description="Services over dora.max_services: stored, not exported as series; "
+            "the agent's log names them.",
+        ),
+        timeseries(
+            "Polled items dropped",
+            Query(
+                or_zero(
+                    "sum by (exporter, source, reason) "
+                    "(increase(opslens_source_events_dropped_total[$__interval]))",
+                    reason="none",
+                ),
+                SOURCE + " {{reason}}",
+            ),
+            bars=True,
+            min_interval="1m",
+            w=12,
+            description="Polled deployments, statuses and commits dropped (e.g. a timestamp "
+            "out of range); the agent's log names them.",
+        ),
     ]
 
 
