@@ -18,6 +18,7 @@ from agent.generate.naming import dashboard_file
 BASE = "version: 1\nproject: tiny\n"
 FOCUS = "{type: focus, name: bills, path: 'bills/*.csv'}"
 CE = "{type: aws_cost_explorer, name: ce}"
+AM_INCIDENTS = "{alertmanager: {enabled: true, token_env: AM_TOKEN}}"
 GIT = "{type: git, name: repo, path: ., service: shop}"
 TARGET = "targets: [{job: web, static: ['web:8000'], service: web}]\n"
 
@@ -60,7 +61,7 @@ GATES = [
     ),
     (
         "alertmanager incidents",
-        f"dora: {{sources: [{GIT}], incidents: {{alertmanager: {{enabled: true, token_env: AM_TOKEN}}}}}}\n",
+        f"dora: {{sources: [{GIT}], incidents: {AM_INCIDENTS}}}\n",
         f"dora: {{sources: [{GIT}]}}\n",
         "dora",
         INCIDENTS | {"Time to restore p90 (time range)"},
@@ -74,7 +75,7 @@ GATES = [
     ),
     (
         "incidents on the executive board",
-        f"dora: {{sources: [{GIT}], incidents: {{alertmanager: {{enabled: true, token_env: AM_TOKEN}}}}}}\n",
+        f"dora: {{sources: [{GIT}], incidents: {AM_INCIDENTS}}}\n",
         f"dora: {{sources: [{GIT}]}}\n",
         "executive",
         {"Incidents open"},
