@@ -68,7 +68,7 @@ def alert(
     return {
         "alert": name,
         "expr": expr,
-        "for": for_,
+        "for": capped(config, for_),
         "labels": {"severity": severity, **(labels or {})},
         "annotations": {
             "summary": summary,
@@ -76,6 +76,14 @@ def alert(
             "runbook_url": runbook or runbook_url(config.alerts.runbook_base_url, name),
         },
     }
+
+
+def capped(config: Config, for_: str) -> str:
+    """`for_`, or `alerts.max_for` when that is shorter."""
+    limit = config.alerts.max_for
+    if limit is None or Duration.parse(for_) <= limit:
+        return for_
+    return limit.prom()
 
 
 def record(name: str, expr: str, labels: Mapping[str, str] | None = None) -> Rule:
