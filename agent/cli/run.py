@@ -25,16 +25,32 @@ from .common import EXIT_INVALID, add_config_arg, load_or_report
 log = logging.getLogger("opslens.run")
 
 
+def exporter_list(value: str) -> str:
+    """`all`, or exporter names separated by commas (`dora,app`): one agent of several."""
+    names = value.split(",")
+    if value != "all" and (not set(names) <= set(EXPORTER_NAMES) or len(set(names)) < len(names)):
+        choices = ", ".join(EXPORTER_NAMES)
+        raise argparse.ArgumentTypeError(f"{value!r}: use all, or distinct names of {choices}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="run the agent")
-    p.add_argument("exporter", nargs="?", default="all", choices=[*EXPORTER_NAMES, "all"])
+    p.add_argument(
+        "exporter",
+        nargs="?",
+        default="all",
+        type=exporter_list,
+        metavar="{all,cost,dora,app[,...]}",
+        help="the exporters to run: all, one, or several separated by commas",
+    )
     add_config_arg(p)
     p.add_argument("--listen", help="HOST:PORT (default: agent.listen from the config)")
     p.add_argument("--data-dir", type=Path, help="state folder (default: agent.data_dir)")
 
 
 def settings_for(args: argparse.Namespace, config: Config) -> Settings:
-    chosen = EXPORTER_NAMES if args.exporter == "all" else (args.exporter,)
+    chosen = EXPORTER_NAMES if args.exporter == "all" else tuple(args.exporter.split(","))
     data_dir = args.data_dir or (args.config.resolve().parent / config.agent.data_dir)
     ctx = Context(data_dir=data_dir, config_dir=args.config.resolve().parent)
     return Settings(config=config, context=ctx, exporters=chosen, config_path=args.config)

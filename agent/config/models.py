@@ -175,10 +175,44 @@ class AlertsConfig(Strict):
     max_for: Duration | None = None
 
 
+# Set by Prometheus itself or carrying credentials: Prometheus refuses to send the first
+# kind, and credentials come from files (`bearer_token_file`), never from the YAML.
+_RESERVED_HEADERS = frozenset(
+    {
+        "authorization",
+        "host",
+        "content-encoding",
+        "content-length",
+        "content-type",
+        "user-agent",
+        "connection",
+        "keep-alive",
+        "proxy-authorization",
+        "x-prometheus-remote-write-version",
+    }
+)
+_SECRET_HEADER = re.compile(r"auth|token|secret|key|password|cookie", re.I)
+
+
 class RemoteWrite(Strict):
     url: PublicUrl
     name: Name | None = None
     bearer_token_file: str | None = None
+    # Tenant headers: Mimir's X-Scope-OrgID, Thanos Receive's THANOS-TENANT.
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9-]+", name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if name.lower() in _RESERVED_HEADERS or _SECRET_HEADER.search(name):
+                raise ValueError(
+                    f"header {name} is reserved or carries a credential: use "
+                    "bearer_token_file for credentials"
+                )
+        return value
 
 
 class PrometheusConfig(Strict):
@@ -190,6 +224,16 @@ class PrometheusConfig(Strict):
     retention_covers_slos: bool = True
     external_labels: dict[LabelName, str] = Field(default_factory=dict)
     remote_write: list[RemoteWrite] = Field(default_factory=list)
+    # More agents (HOST:PORT) scraped as job "opslens" beside this config's own: shards
+    # that run with their own configs (docs/scaling.md#several-agents).
+    extra_agents: list[str] = Field(default_factory=list)
+
+    @field_validator("extra_agents")
+    @classmethod
+    def _agents(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("extra_agents must be distinct")
+        return [_hostport(v) for v in value]
 
     @property
     def eval_interval(self) -> Duration:

@@ -21,7 +21,7 @@ def scrape_configs(config: Config, hosts: Hosts) -> list[dict[str, Any]]:
     jobs: list[dict[str, Any]] = [
         {
             "job_name": AGENT_JOB,
-            "static_configs": [{"targets": [hosts.agent]}],
+            "static_configs": [{"targets": [hosts.agent, *config.prometheus.extra_agents]}],
         },
         {"job_name": "prometheus", "static_configs": [{"targets": [hosts.prometheus]}]},
         {"job_name": "alertmanager", "static_configs": [{"targets": [hosts.alertmanager]}]},
@@ -60,6 +60,7 @@ def prometheus_config(config: Config, hosts: Hosts = COMPOSE) -> dict[str, Any]:
             {
                 "url": rw.url,
                 **({"name": rw.name} if rw.name else {}),
+                **({"headers": dict(rw.headers)} if rw.headers else {}),
                 **(
                     {"authorization": {"credentials_file": rw.bearer_token_file}}
                     if rw.bearer_token_file

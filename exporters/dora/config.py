@@ -143,3 +143,10 @@ class DoraConfig(Strict):
     # Alert when the 30d change failure ratio exceeds this.
     change_failure_ratio_alert: float = Field(default=0.15, gt=0, le=1)
     severity: Severity = "medium"
+
+
+def has_incident_source(config: DoraConfig) -> bool:
+    """Whether incidents can arrive at all: Alertmanager, or generic events."""
+    return config.incidents.alertmanager.enabled or any(
+        isinstance(s, EventsSource) for s in config.sources
+    )

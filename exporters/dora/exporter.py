@@ -13,7 +13,13 @@ from exporters.base import Context, NotPolled, Poller, SourceFactory, build_sour
 
 from .api import ApiClient
 from .collector import DoraCollector
-from .config import DoraConfig, EventsSource, GitHubSource, GitLabSource, GitSource
+from .config import (
+    DoraConfig,
+    GitHubSource,
+    GitLabSource,
+    GitSource,
+    has_incident_source,
+)
 from .forge import GitHubPoller, GitLabPoller
 from .git import GitTagPoller
 from .ingest import Ingestor
@@ -23,13 +29,6 @@ from .store import EventStore, Sink
 log = logging.getLogger("opslens.dora")
 
 STORE_INTERVAL = 15.0  # windows slide even when nothing is posted
-
-
-def has_incident_source(config: DoraConfig) -> bool:
-    """Whether incidents can arrive at all: Alertmanager, or generic events."""
-    return config.incidents.alertmanager.enabled or any(
-        isinstance(s, EventsSource) for s in config.sources
-    )
 
 
 def open_store(config: DoraConfig, ctx: Context) -> EventStore:

@@ -219,6 +219,8 @@ def test_dashboards_follow_the_config() -> None:
     minimal = parse(
         "version: 1\nproject: tiny\ndashboards: [application, cost, infrastructure]\n"
         "app: {host: false}\n"
+        "cost: {sources: [{type: focus, name: bills, path: 'bills/*.csv'}]}\n"
+        "targets: [{job: web, static: ['web:8000']}]\n"
     )
     boards = dashboards(minimal)
     assert list(boards) == ["application", "cost", "infrastructure"]

@@ -10,7 +10,7 @@ from agent.config import Config
 from ..artefact import Artefact
 from ..hosts import COMPOSE, Hosts
 from ..naming import GRAFANA_DASHBOARD_PROVIDERS_FILE, GRAFANA_DATASOURCES_FILE, dashboard_file
-from . import alerts, application, cost, dora, executive, infrastructure, provisioning
+from . import alerts, application, cost, dora, executive, features, infrastructure, provisioning
 from .promql import metric_names
 
 Builder = Callable[[Config], dict[str, Any]]
@@ -26,8 +26,12 @@ BUILDERS: dict[str, Builder] = {
 
 
 def dashboards(config: Config) -> dict[str, dict[str, Any]]:
-    """Build every dashboard the config asks for, by name, in config order."""
-    return {name: BUILDERS[name](config) for name in dict.fromkeys(config.dashboards)}
+    """Build every dashboard the config asks for and has the feature of, in config order."""
+    return {
+        name: BUILDERS[name](config)
+        for name in dict.fromkeys(config.dashboards)
+        if features.has_dashboard(config, name)
+    }
 
 
 def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:

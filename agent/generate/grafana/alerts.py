@@ -17,6 +17,7 @@ from .panels import (
     assemble,
     bargauge,
     label_variable,
+    or_zero,
     stat,
     table,
     timeline,
@@ -49,7 +50,7 @@ def _now() -> list[Panel]:
         ),
         stat(
             "Sources failing",
-            Query("count(opslens_source_up == 0) or vector(0)"),
+            Query(or_zero("count(opslens_source_up == 0)")),
             thresholds=((None, "green"), (1, "red")),
         ),
         table(
@@ -90,8 +91,11 @@ def _history() -> list[Panel]:
         timeseries(
             "Exporter source errors",
             Query(
-                "sum by (exporter, source, reason) "
-                "(increase(opslens_source_errors_total[$__interval]))",
+                or_zero(
+                    "sum by (exporter, source, reason) "
+                    "(increase(opslens_source_errors_total[$__interval]))",
+                    reason="none",
+                ),
                 "{{exporter}}/{{source}} {{reason}}",
             ),
             bars=True,

@@ -15,6 +15,7 @@ from ..naming import (
     window,
 )
 from ..rules.slo import conditions
+from . import features
 from .panels import (
     UP,
     Panel,
@@ -181,20 +182,13 @@ def _slos(config: Config) -> list[Panel]:
 
 def _probes(config: Config) -> list[Panel]:
     probes = config.alerts.packs.probes
-    return [
+    panels: list[Panel] = [
         stat("Probe status", Query(f"probe_success{{{SEL}}}", "{{probe}}"), mapping=UP, w=6),
         stat(
             "HTTP status",
             Query(f"probe_http_status_code{{{SEL}}}", "{{probe}}"),
             w=6,
             thresholds=((None, "red"), (200, "green"), (400, "red")),
-        ),
-        stat(
-            "Certificate expires in",
-            Query(f"probe_ssl_earliest_cert_expiry{{{SEL}}} - time()", "{{probe}}"),
-            unit="s",
-            w=6,
-            thresholds=((None, "red"), (probes.cert_expiry_days * 86400, "green")),
         ),
         timeseries(
             "Probe duration",
@@ -205,6 +199,19 @@ def _probes(config: Config) -> list[Panel]:
             thresholds=((None, "green"), (probes.slow_seconds, "red")),
         ),
     ]
+    if features.https_probe(config):
+        # Plain-HTTP probes have no certificate to expire.
+        panels.insert(
+            2,
+            stat(
+                "Certificate expires in",
+                Query(f"probe_ssl_earliest_cert_expiry{{{SEL}}} - time()", "{{probe}}"),
+                unit="s",
+                w=6,
+                thresholds=((None, "red"), (probes.cert_expiry_days * 86400, "green")),
+            ),
+        )
+    return panels
 
 
 def _dependencies() -> list[Panel]:
@@ -245,18 +252,22 @@ def _dependencies() -> list[Panel]:
 
 def build(config: Config) -> dict[str, Any]:
     """Return the application dashboard."""
+    # The HTTP and dependency series come from scraped application targets only.
+    targets = features.app_targets(config)
     rows: Rows = [
-        ("Rate, errors, duration", _red(config)),
+        *([("Rate, errors, duration", _red(config))] if targets else []),
         *([("SLOs", _slos(config))] if config.slos else []),
         *([("Probes", _probes(config))] if config.app.probes else []),
-        ("Caches, circuit breakers, AI", _dependencies()),
+        *([("Caches, circuit breakers, AI", _dependencies())] if targets else []),
     ]
+    # The service variable lists services from the first series the config guarantees.
+    services = "http_requests_total" if targets else SLO_INFO if config.slos else "probe_success"
     return assemble(
         "application",
         "OpsLens / Application",
         "Request rate, errors and duration per route, SLO error budgets and burn rates, "
         "probes, caches, circuit breakers and AI usage.",
         rows,
-        [label_variable("service", "http_requests_total")],
+        [label_variable("service", services)],
         time_from="now-6h",
     )

@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 from agent.config import Config
 
+from . import features
 from .panels import (
     Panel,
     Query,
@@ -20,6 +21,7 @@ from .panels import (
     bargauge,
     custom_variable,
     label_variable,
+    or_zero,
     stat,
     table,
     timeseries,
@@ -188,7 +190,7 @@ def build(config: Config) -> dict[str, Any]:
     sel = cost_selector(config)
     stale = config.cost.stale_after.seconds_f + 86400  # the data is a day's *start*
     threshold = config.cost.anomaly.threshold
-    overview = [
+    overview: list[Panel] = [
         per_currency(
             stat(
                 "Latest complete day",
@@ -229,25 +231,33 @@ def build(config: Config) -> dict[str, Any]:
             thresholds=((None, "green"), (1, "orange")),
             description='Cheapest series folded into service="other" to stay under max_series.',
         ),
-        stat(
-            "Rows dropped (24h)",
-            Query(
-                'sum(increase(opslens_source_rows_dropped_total{exporter="cost"}[24h])) '
-                "or vector(0)"
-            ),
-            w=3,
-            thresholds=((None, "green"), (1, "red")),
-            description="Billing rows a reader could not use; the agent's status page names "
-            "the first file and line.",
-        ),
-        stat(
-            "Paid API cost (24h)",
-            Query("sum(increase(opslens_paid_api_cost_usd_total[24h]))"),
-            unit="currencyUSD",
-            w=3,
-            decimals=2,
-        ),
     ]
+    if features.focus(config):
+        overview.append(
+            stat(
+                "Rows dropped (24h)",
+                Query(
+                    or_zero(
+                        'sum(increase(opslens_source_rows_dropped_total{exporter="cost"}[24h]))'
+                    )
+                ),
+                w=3,
+                thresholds=((None, "green"), (1, "red")),
+                description="Billing rows a reader could not use; the agent's status page "
+                "names the first file and line.",
+            )
+        )
+    if features.paid_api(config):
+        overview.append(
+            stat(
+                "Paid API cost (24h)",
+                # Cost Explorer bills in USD, whatever the currency of the account.
+                Query(or_zero("sum(increase(opslens_paid_api_cost_usd_total[24h]))")),
+                unit="currencyUSD",
+                w=3,
+                decimals=2,
+            )
+        )
     quality = [
         per_currency(
             bargauge(
@@ -265,8 +275,11 @@ def build(config: Config) -> dict[str, Any]:
         timeseries(
             "Rows dropped by reason",
             Query(
-                "sum by (source, reason) "
-                '(increase(opslens_source_rows_dropped_total{exporter="cost"}[$__interval]))',
+                or_zero(
+                    "sum by (source, reason) "
+                    '(increase(opslens_source_rows_dropped_total{exporter="cost"}[$__interval]))',
+                    reason="none",
+                ),
                 "{{source}} {{reason}}",
             ),
             bars=True,
@@ -278,8 +291,11 @@ def build(config: Config) -> dict[str, Any]:
         timeseries(
             "Rows with a placeholder label by reason",
             Query(
-                "sum by (source, reason) "
-                '(increase(opslens_source_rows_defaulted_total{exporter="cost"}[$__interval]))',
+                or_zero(
+                    "sum by (source, reason) "
+                    '(increase(opslens_source_rows_defaulted_total{exporter="cost"}[$__interval]))',
+                    reason="none",
+                ),
                 "{{source}} {{reason}}",
             ),
             bars=True,
@@ -306,12 +322,15 @@ def build(config: Config) -> dict[str, Any]:
             description="Empty while no service is anomalous.",
         ),
     ]
-    api = [
+    api: list[Panel] = [
         timeseries(
             "Paid API requests",
             Query(
-                "sum by (source, operation) "
-                "(increase(opslens_paid_api_requests_total[$__interval]))",
+                or_zero(
+                    "sum by (source, operation) "
+                    "(increase(opslens_paid_api_requests_total[$__interval]))",
+                    operation="none",
+                ),
                 "{{source}} {{operation}}",
             ),
             bars=True,
@@ -320,8 +339,10 @@ def build(config: Config) -> dict[str, Any]:
         ),
         bargauge(
             "Daily request cap used (24h)",
+            # A source that has made no request yet has used 0 of its cap.
             Query(
-                "sum by (source) (increase(opslens_paid_api_requests_total[24h]))"
+                "(sum by (source) (increase(opslens_paid_api_requests_total[24h]))"
+                " or on (source) 0 * opslens_paid_api_daily_cap)"
                 " / on (source) opslens_paid_api_daily_cap",
                 "{{source}}",
             ),
@@ -341,12 +362,14 @@ def build(config: Config) -> dict[str, Any]:
             "Paid API spend",
             Query(
                 "sum by (source) (increase(opslens_paid_api_cost_usd_total[$__interval]))",
-                "{{source}}",
+                "{{source}} USD",
             ),
             unit="currencyUSD",
             bars=True,
             min_interval="5m",
         ),
+    ]
+    freshness = [
         bargauge(
             "Data age by source and provider",
             Query("time() - cloudcost_data_timestamp_seconds", "{{source}} {{provider}}"),
@@ -356,13 +379,17 @@ def build(config: Config) -> dict[str, Any]:
             description="Each provider is on its own day: a lagging export shows here.",
         ),
     ]
+    paid = features.paid_api(config)
     rows: Rows = [
         ("Overview", overview),
         *([("Budgets", _budgets(config))] if config.cost.budgets else []),
         ("Breakdown", _breakdowns(config, sel)),
-        ("Anomalies", anomalies),
-        ("Billing data quality", quality),
-        ("Cost API spend and data freshness", api),
+        *([("Anomalies", anomalies)] if features.anomaly(config) else []),
+        *([("Billing data quality", quality)] if features.focus(config) else []),
+        (
+            "Cost API spend and data freshness" if paid else "Data freshness",
+            [*(api if paid else []), *freshness],
+        ),
     ]
     variables: list[Variable] = [
         custom_variable("cost_type", ["billed", "effective", "list"], "billed"),

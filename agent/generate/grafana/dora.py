@@ -12,8 +12,10 @@ from grafana_foundation_sdk.builders import stat as sdk_stat
 
 from agent.config import Config
 
+from . import features
 from .panels import (
     LEVELS,
+    Panel,
     Query,
     Rows,
     Steps,
@@ -22,6 +24,7 @@ from .panels import (
     bargauge,
     custom_variable,
     label_variable,
+    or_zero,
     stat,
     table,
     timeline,
@@ -39,6 +42,8 @@ LEVEL = (
     f" or -1 * max without (reason) (dora_performance_level_unknown{{{WSEL}}})"
 )
 LEVELS_OR_NA = {**LEVELS, -1: (NA, "text")}
+# A service appears once it has had an incident; with an incident source and none yet, 0.
+OPEN_INCIDENTS = or_zero(f"sum by (service) (dora_incidents_open{{{SEL}}})", service="all services")
 
 
 def frequency_steps(config: Config) -> Steps:
@@ -83,11 +88,35 @@ def _p90(metric: str) -> str:
     return f"histogram_quantile(0.9, sum by (le, service) (increase({buckets}[$__range])))"
 
 
+def _incident_history() -> list[Panel]:
+    return [
+        timeseries(
+            "Incidents",
+            Query(
+                or_zero(
+                    f"sum by (service) (increase(dora_incidents_total{{{SEL}}}[$__interval]))",
+                    service="all services",
+                ),
+                "{{service}}",
+            ),
+            bars=True,
+            w=8,
+            min_interval="1h",
+        ),
+        bargauge(
+            "Time to restore p90 (time range)",
+            Query(_p90("dora_time_to_restore_seconds"), "{{service}}"),
+            unit="s",
+            description="From the time-to-restore histogram; buckets 1h, 1d, 1w, 30d, 180d.",
+        ),
+    ]
+
+
 def build(config: Config) -> dict[str, Any]:
     """Return the DORA dashboard."""
     steps = key_steps(config)
     days = config.dora.levels.deployment_days
-    keys = [
+    keys: list[Panel] = [
         stat(
             "Deployment frequency",
             Query(f"dora_deployment_frequency_per_day{{{WSEL}}}", "{{service}}"),
@@ -136,11 +165,6 @@ def build(config: Config) -> dict[str, Any]:
             )
         ),
         stat(
-            "Incidents open",
-            Query(f"sum by (service) (dora_incidents_open{{{SEL}}})", "{{service}}"),
-            thresholds=((None, "green"), (1, "red")),
-        ),
-        stat(
             "Deployment days per week",
             Query(f"dora_deployment_day_count_per_week{{{WSEL}}}", "{{service}}"),
             thresholds=(
@@ -170,16 +194,12 @@ def build(config: Config) -> dict[str, Any]:
             )
         ),
         stat(
-            "Incidents tied to no deployment",
-            Query(f"dora_incidents_unattributed{{{WSEL}}}", "{{service}}"),
-            thresholds=((None, "green"), (1, "orange")),
-            description="Incidents started in the window with no deployment to blame: "
-            "they can hide change failures.",
-        ),
-        stat(
             "Commits without a lead time",
             Query(
-                f"sum by (reason) (increase(dora_lead_time_rejected_total{{{SEL}}}[$__range]))",
+                or_zero(
+                    f"sum by (reason) (increase(dora_lead_time_rejected_total{{{SEL}}}[$__range]))",
+                    reason="none",
+                ),
                 "{{reason}}",
             ),
             decimals=0,
@@ -195,6 +215,21 @@ def build(config: Config) -> dict[str, Any]:
             "(a webhook without the branch's pushes; the source's poller completes them).",
         ),
     ]
+    if features.incidents(config):
+        keys += [
+            stat(
+                "Incidents open",
+                Query(OPEN_INCIDENTS, "{{service}}"),
+                thresholds=((None, "green"), (1, "red")),
+            ),
+            stat(
+                "Incidents tied to no deployment",
+                Query(f"dora_incidents_unattributed{{{WSEL}}}", "{{service}}"),
+                thresholds=((None, "green"), (1, "orange")),
+                description="Incidents started in the window with no deployment to blame: "
+                "they can hide change failures.",
+            ),
+        ]
     levels = [
         stat(
             "Performance level",
@@ -248,12 +283,15 @@ def build(config: Config) -> dict[str, Any]:
             unit="percentunit",
             w=8,
         ),
-        timeseries(
-            "Incidents open",
-            Query(f"sum by (service) (dora_incidents_open{{{SEL}}})", "{{service}}"),
-            w=8,
-        ),
     ]
+    if features.incidents(config):
+        trends.append(
+            timeseries(
+                "Incidents open",
+                Query(OPEN_INCIDENTS, "{{service}}"),
+                w=8,
+            )
+        )
     activity = [
         table(
             "Last deployment",
@@ -280,27 +318,12 @@ def build(config: Config) -> dict[str, Any]:
             w=16,
             min_interval="1h",
         ),
-        timeseries(
-            "Incidents",
-            Query(
-                f"sum by (service) (increase(dora_incidents_total{{{SEL}}}[$__interval]))",
-                "{{service}}",
-            ),
-            bars=True,
-            w=8,
-            min_interval="1h",
-        ),
+        *(_incident_history() if features.incidents(config) else []),
         bargauge(
             "Lead time p90 (time range)",
             Query(_p90("dora_lead_time_seconds"), "{{service}}"),
             unit="s",
             description="From the lead-time histogram; buckets 1h, 1d, 1w, 30d, 180d.",
-        ),
-        bargauge(
-            "Time to restore p90 (time range)",
-            Query(_p90("dora_time_to_restore_seconds"), "{{service}}"),
-            unit="s",
-            description="From the time-to-restore histogram; buckets 1h, 1d, 1w, 30d, 180d.",
         ),
         stat(
             "Mean lead time (time range)",
@@ -314,9 +337,7 @@ def build(config: Config) -> dict[str, Any]:
         ),
         stat(
             "Deployments (time range)",
-            Query(
-                f"sum(increase(dora_deployments_total{{{SEL}}}[$__range]))",
-            ),
+            Query(or_zero(f"sum(increase(dora_deployments_total{{{SEL}}}[$__range]))")),
             decimals=0,
             w=8,
             h=4,

@@ -7,9 +7,10 @@ from typing import Any
 from agent.config import SEVERITIES, Config
 
 from ..naming import SLO_ERROR_BUDGET_REMAINING
+from . import features
 from .cost import AMOUNT, budget_steps, per_currency
 from .dora import PER_DAY, frequency_steps, key_steps
-from .panels import LEVELS, Panel, Query, Rows, assemble, bargauge, stat
+from .panels import LEVELS, Panel, Query, Rows, assemble, bargauge, or_zero, stat
 
 WINDOW = "30d"
 
@@ -57,10 +58,16 @@ def _delivery(config: Config) -> list[Panel]:
             decimals=1,
             description=worst,
         ),
-        stat(
-            "Incidents open",
-            Query(f'sum(dora_incidents_open{{environment=~"{envs}"}}) or vector(0)'),
-            thresholds=((None, "green"), (1, "red")),
+        *(
+            [
+                stat(
+                    "Incidents open",
+                    Query(or_zero(f'sum(dora_incidents_open{{environment=~"{envs}"}})')),
+                    thresholds=((None, "green"), (1, "red")),
+                )
+            ]
+            if features.incidents(config)
+            else []
         ),
         stat(
             "Performance level (worst service)",
@@ -152,7 +159,7 @@ def _reliability(config: Config) -> list[Panel]:
     panels.append(
         stat(
             "Sources down",
-            Query("count(opslens_source_up == 0) or vector(0)"),
+            Query(or_zero("count(opslens_source_up == 0)")),
             w=4,
             h=8,
             thresholds=((None, "green"), (1, "red")),
@@ -164,8 +171,8 @@ def _reliability(config: Config) -> list[Panel]:
 def build(config: Config) -> dict[str, Any]:
     """Return the executive dashboard."""
     rows: Rows = [
-        (f"Delivery (DORA, {WINDOW})", _delivery(config)),
-        ("Cloud cost (billed)", _cost(config)),
+        *([(f"Delivery (DORA, {WINDOW})", _delivery(config))] if features.dora(config) else []),
+        *([("Cloud cost (billed)", _cost(config))] if features.cost(config) else []),
         ("Reliability", _reliability(config)),
     ]
     return assemble(

@@ -16,6 +16,7 @@ from .panels import (
     assemble,
     bargauge,
     label_variable,
+    or_zero,
     stat,
     timeline,
     timeseries,
@@ -120,7 +121,7 @@ def _sources() -> list[Panel]:
     return [
         stat(
             "Sources down",
-            Query("count(opslens_source_up == 0) or vector(0)"),
+            Query(or_zero("count(opslens_source_up == 0)")),
             w=8,
             thresholds=((None, "green"), (1, "red")),
         ),
@@ -151,8 +152,11 @@ def _sources() -> list[Panel]:
         timeseries(
             "Source errors",
             Query(
-                "sum by (exporter, source, reason) "
-                "(increase(opslens_source_errors_total[$__interval]))",
+                or_zero(
+                    "sum by (exporter, source, reason) "
+                    "(increase(opslens_source_errors_total[$__interval]))",
+                    reason="none",
+                ),
                 SOURCE + " {{reason}}",
             ),
             bars=True,

@@ -22,7 +22,7 @@ from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from ..artefact import HEADER
-from ..naming import DATASOURCE_UID, dashboard_uid
+from ..naming import AGENT_JOB, DATASOURCE_UID, dashboard_uid
 from .provisioning import DATASOURCE_NAME
 
 # Panels point at the variable, so the same JSON works with another Prometheus datasource
@@ -43,6 +43,20 @@ Rows = Sequence[tuple[str, Sequence[Panel]]]
 Variable = Builder[dm.VariableModel]
 Steps = Sequence[tuple[float | None, str]]
 Mapping = dict[int, tuple[str, str]]
+
+
+# A counter the agent has not created a series for has counted nothing: 0, but only
+# while the agent is scraped and up; otherwise the honest answer is "No data"
+# (docs/dashboards.md#0-or-no-data).
+AGENT_UP = f'max(up{{job="{AGENT_JOB}"}} == 1)'
+
+
+def or_zero(expr: str, **labels: str) -> str:
+    """`expr`, or one 0 sample (carrying `labels`) while it has no series and the agent is up."""
+    zero = f"0 * {AGENT_UP}"
+    for name, value in labels.items():
+        zero = f'label_replace({zero}, "{name}", "{value}", "", "")'
+    return f"({expr}) or on () {zero}"
 
 
 @dataclass(frozen=True)
