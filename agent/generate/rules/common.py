@@ -86,6 +86,13 @@ def capped(config: Config, for_: str) -> str:
     return limit.prom()
 
 
+def lasting(config: Config, for_: str) -> str:
+    """How long a rule with `for_` waits, in words: `15 minutes`, or the cap's `20 seconds`."""
+    seconds = int(Duration.parse(capped(config, for_)).total_seconds())
+    amount, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
+
+
 def record(name: str, expr: str, labels: Mapping[str, str] | None = None) -> Rule:
     rule: Rule = {"record": name, "expr": expr}
     if labels:
