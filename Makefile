@@ -27,9 +27,11 @@ lint: venv
 
 generate: venv
 	$(BIN)/opslens generate
+	$(BIN)/python -m agent.generate.alert_catalogue --write
 
 check: venv tools
 	$(BIN)/opslens generate --check
+	$(BIN)/python -m agent.generate.alert_catalogue --check
 	$(BIN)/opslens check
 
 test: venv tools lint check

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from agent.config import load
-from agent.generate.grafana import dashboards, panel_queries
+from agent.generate.grafana import dashboards, metric_names, panel_queries
 from agent.generate.grafana.panels import AGENT_UP
+from exporters import catalogue
 from tests.support.procs import require
 
 pytestmark = pytest.mark.integration
@@ -128,6 +129,17 @@ CASES: dict[tuple[str, str], Present] = {
 }
 
 
+# Panels over an agent's counter that are not zero-filled, and why 0 shows anyway or
+# would not be true.
+NOT_ZERO_FILLED = {
+    ("cost", "Paid API spend"): "the cost counter is exported at 0 from each Cost Explorer "
+    "source's first poll",
+    ("cost", "Daily request cap used (24h)"): "0 per source through `or on (source)` its cap",
+    ("dora", "Deployments"): "a service's counters start with its first deployment; before "
+    "that its keys are N/A, and 0 deployments of an unknown service would be made up",
+}
+
+
 def substitute(expr: str) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: BUILTINS.get(m.group(1), ".*"), expr)
 
@@ -214,3 +226,18 @@ def test_promtool_fails_a_plain_vector_zero_beside_grouped_series(tmp_path: Path
         [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
+
+
+def test_every_counter_panel_shows_zero_or_says_why_not() -> None:
+    """A new panel over an agent counter is zero-filled, or listed above with its reason."""
+    counters = {
+        name
+        for name in (*catalogue.SELF, *catalogue.COST, *catalogue.DORA)
+        if name.endswith("_total")
+    }
+    unfilled = set()
+    for name, board in dashboards(load(ROOT / "opslens.yaml")).items():
+        for title, expr in panel_queries(board):
+            if metric_names(expr) & counters and AGENT_UP not in expr:
+                unfilled.add((name, title))
+    assert unfilled == set(NOT_ZERO_FILLED), "zero-fill with or_zero(), or say why not"
