@@ -10,18 +10,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,10 +39,26 @@ from .common import EXIT_INVALID, add_config_arg, load_or_report
 
 EXIT_MISSING = 3
 DEMO_APP_LISTEN = "127.0.0.1:10480"
+DEMO_TLS_LISTEN = "127.0.0.1:10481"
+DEMO_CE_LISTEN = "127.0.0.1:10482"
+DEMO_INBOX_LISTEN = "127.0.0.1:10483"
+DEMO_SMTP_LISTEN = "127.0.0.1:10484"
+# Days left on the demo HTTPS endpoint's certificate: inside the 14-day expiry warning.
+DEMO_CERT_DAYS = 5
+# Fake credentials for the local Cost Explorer; the files keep real ones out of reach.
+DEMO_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo",
+    "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
 INSTALL_HINT = (
     "install the Debian packages: sudo apt-get install prometheus prometheus-alertmanager "
     "(or run `make demo`, which does it for you)"
 )
+
+DEMO_HINT = "the demo's local AWS and HTTPS services need the dev extras: pip install -e '.[dev]'"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,6 +80,14 @@ class Child:
     log: Path
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    # A TLS child is checked against this CA bundle.
+    cafile: str | None = None
+    # Runs once the child is ready, before the next one starts.
+    after_ready: Callable[[], None] | None = None
+
+    @property
+    def hostport(self) -> str:
+        return self.url.split("://", 1)[1]
 
 
 def find_binary(*names: str) -> str | None:
@@ -90,10 +117,17 @@ def _write_secret(path: Path, value: str) -> None:
 
 
 def prepare_demo(data_dir: Path, repo: Path) -> Path:
-    """Write demo billing data and the demo config; return the config's path."""
+    """Write demo data, certificate, sink secrets and config; return the config's path."""
+    from agent.demo import sandbox, tls
     from exporters.cost.demo import write_demo_focus
 
-    write_demo_focus(data_dir / "demo" / "focus", dt.datetime.now(dt.UTC).date())
+    now = dt.datetime.now(dt.UTC)
+    write_demo_focus(data_dir / "demo" / "focus", now.date())
+    sandbox.break_(data_dir / "demo" / "sandbox")
+    tls.mint(data_dir / "demo" / "tls", DEMO_TLS_LISTEN.rpartition(":")[0], DEMO_CERT_DAYS, now)
+    secrets_dir = data_dir / "secrets"
+    _write_secret(secrets_dir / "slack_api_url", f"http://{DEMO_INBOX_LISTEN}/slack")
+    _write_secret(secrets_dir / "pagerduty_routing_key", secrets.token_hex(16))
     # The DORA demo history is generated for today on every run; the store keeps events by
     # id, and yesterday's copy of the same ids would be a conflicting update (409).
     shutil.rmtree(data_dir / "dora", ignore_errors=True)
@@ -237,7 +271,9 @@ def wait_ready(child: Child, timeout: float = 60.0) -> None:
         if child.proc.poll() is not None:
             raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; see {child.log}")
         try:
-            with urllib.request.urlopen(child.url + child.ready_path, timeout=2) as response:
+            context = ssl.create_default_context(cafile=child.cafile) if child.cafile else None
+            url = child.url + child.ready_path
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -261,6 +297,8 @@ def running(children: list[Child]) -> Iterator[None]:
                     start_new_session=True,  # Ctrl-C reaches us only; we stop them in order
                 )
             wait_ready(child)
+            if child.after_ready:
+                child.after_ready()
         yield
     finally:
         for child in reversed(children):
@@ -273,6 +311,76 @@ def running(children: list[Child]) -> Iterator[None]:
                 except subprocess.TimeoutExpired:
                     child.proc.kill()
                     child.proc.wait()
+
+
+def demo_children(data_dir: Path) -> list[Child]:
+    """The demo's own services, started before the agent so its first polls succeed."""
+    from agent.demo import ce
+
+    logs = data_dir / "logs"
+    py = [sys.executable, "-m"]
+    today = dt.datetime.now(dt.UTC).date()
+    return [
+        Child(
+            "demo-app",
+            [*py, "exporters.app.demo", "--listen", DEMO_APP_LISTEN],
+            f"http://{DEMO_APP_LISTEN}",
+            "/healthz",
+            logs / "demo-app.log",
+        ),
+        Child(
+            "demo-tls",
+            [
+                *py,
+                "agent.demo.tls",
+                "--listen",
+                DEMO_TLS_LISTEN,
+                "--dir",
+                str(data_dir / "demo" / "tls"),
+            ],
+            f"https://{DEMO_TLS_LISTEN}",
+            "/healthz",
+            logs / "demo-tls.log",
+            cafile=str(data_dir / "demo" / "tls" / "cert.pem"),
+        ),
+        Child(
+            "demo-inbox",
+            [*py, "agent.demo.inbox", "--listen", DEMO_INBOX_LISTEN, "--smtp", DEMO_SMTP_LISTEN],
+            f"http://{DEMO_INBOX_LISTEN}",
+            "/messages",
+            logs / "demo-inbox.log",
+        ),
+        Child(
+            "demo-aws",
+            [*py, "agent.demo.ce", "--listen", DEMO_CE_LISTEN],
+            f"http://{DEMO_CE_LISTEN}",
+            "/moto-api/",
+            logs / "demo-aws.log",
+            after_ready=lambda: ce.seed(f"http://{DEMO_CE_LISTEN}", today),
+        ),
+    ]
+
+
+def start_demo_driver(config: Config, data_dir: Path, stop: threading.Event) -> threading.Thread:
+    """Heal the demo's failing source once its alert reached the receivers it escalates to."""
+    from agent.demo import sandbox
+
+    severity = config.alerts.packs.exporters.severity
+    kinds = [config.notify.receivers[n].kind for n in config.notify.escalation.get(severity, [])]
+    thread = threading.Thread(
+        target=sandbox.heal_when_delivered,
+        args=(
+            f"http://{DEMO_INBOX_LISTEN}",
+            data_dir / "demo" / "sandbox",
+            dt.datetime.now(dt.UTC).date(),
+            kinds,
+            stop,
+        ),
+        name="demo-driver",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
 def post_demo_events(agent: str) -> int:
@@ -294,6 +402,9 @@ def post_demo_events(agent: str) -> int:
 def run(args: argparse.Namespace) -> int:
     repo = Path.cwd()
     if args.demo:
+        if absent := [m for m in ("moto", "cryptography") if not importlib.util.find_spec(m)]:
+            print(f"opslens up --demo: {', '.join(absent)} not found; {DEMO_HINT}", file=sys.stderr)
+            return EXIT_MISSING
         data_dir = (args.data_dir or Path(".opslens-demo")).resolve()
         config_path = prepare_demo(data_dir, repo)
         try:
@@ -310,27 +421,23 @@ def run(args: argparse.Namespace) -> int:
     secrets_dir = data_dir / "secrets"
     hosts = native(config.agent.listen, str(secrets_dir))
     agent_env = provision_incident_token(config, secrets_dir)
+    if args.demo:
+        agent_env |= DEMO_AWS_ENV
     children, missing = plan(config, config_path, data_dir, hosts, agent_env)
     if missing:
         print(f"opslens up: {', '.join(missing)} not found; {INSTALL_HINT}", file=sys.stderr)
         return EXIT_MISSING
     if args.demo:
-        # First, so the agent's probe of the demo service succeeds from its first poll.
-        children.insert(
-            0,
-            Child(
-                "demo-app",
-                [sys.executable, "-m", "exporters.app.demo", "--listen", DEMO_APP_LISTEN],
-                f"http://{DEMO_APP_LISTEN}",
-                "/healthz",
-                data_dir / "logs" / "demo-app.log",
-            ),
-        )
-    taken = [c for c in children if port_in_use(c.url.removeprefix("http://"))]
+        # First, so the agent's probes of the demo services succeed from its first poll.
+        children[:0] = demo_children(data_dir)
+    taken = [c for c in children if port_in_use(c.hostport)]
+    if args.demo and port_in_use(DEMO_SMTP_LISTEN):
+        print(f"opslens up: {DEMO_SMTP_LISTEN} is already in use (demo SMTP)", file=sys.stderr)
+        return 1
     if taken:
         for child in taken:
             print(
-                f"opslens up: {child.url.removeprefix('http://')} is already in use "
+                f"opslens up: {child.hostport} is already in use "
                 f"(needed by {child.name}); stop what listens there first",
                 file=sys.stderr,
             )
@@ -339,9 +446,11 @@ def run(args: argparse.Namespace) -> int:
     if any(c.name == "grafana" for c in children):
         prepare_grafana(data_dir / "generated", data_dir)
     stop = {"now": False}
+    driver_stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
         stop["now"] = True
+        driver_stop.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -350,6 +459,8 @@ def run(args: argparse.Namespace) -> int:
             if args.demo:
                 count = post_demo_events(hosts.agent)
                 print(f"demo: sent {count} DORA events; billing and traffic are being generated")
+                start_demo_driver(config, data_dir, driver_stop)
+                print(f"demo: notifications land in http://{DEMO_INBOX_LISTEN}/messages")
             print("OpsLens is up:")
             for child in children:
                 print(f"  {child.name:<13} {child.url}/   (log: {child.log})")
@@ -367,5 +478,7 @@ def run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"opslens up: {exc}", file=sys.stderr)
         return 1
+    finally:
+        driver_stop.set()
     print("stopped")
     return 0

@@ -176,6 +176,8 @@ class AlertsConfig(Strict):
     packs: Packs = Packs()
     rules: list[CustomRule] = Field(default_factory=list)
     runbook_base_url: str = "https://github.com/opslens/opslens/blob/main/docs/runbooks.md"
+    # Caps every generated rule's `for:`; a demo or test stack fires in seconds, not hours.
+    max_for: Duration | None = None
 
 
 # Set by Prometheus itself or carrying credentials: Prometheus refuses to send the first

@@ -39,7 +39,13 @@ def test_taken_port_is_refused(
 def test_demo_config_is_valid(tmp_path: Path, root: Path) -> None:
     config = parse(demo_config_text(tmp_path, root), "demo.yaml")
     assert config.cost.sources[0].path == f"{tmp_path}/demo/focus/*.csv.gz"
-    assert config.dora.incidents.alertmanager.enabled and not config.notify.receivers
+    assert config.dora.incidents.alertmanager.enabled
+    # Every receiver is a local sink, and every severity escalates to one.
+    kinds = {r.kind for r in config.notify.receivers.values()}
+    assert kinds == {"pagerduty", "slack", "email"}
+    assert set(config.notify.escalation) == {"critical", "high", "medium", "low"}
+    assert {s.type for s in config.cost.sources} == {"focus", "aws_cost_explorer"}
+    assert any(p.url.startswith("https://") and p.ca_file for p in config.app.probes)
 
 
 def test_grafana_provisioning_points_at_generated_dashboards(tmp_path: Path, root: Path) -> None:

@@ -68,7 +68,7 @@ def alert(
     return {
         "alert": name,
         "expr": expr,
-        "for": for_,
+        "for": capped(config, for_),
         "labels": {"severity": severity, **(labels or {})},
         "annotations": {
             "summary": summary,
@@ -76,6 +76,21 @@ def alert(
             "runbook_url": runbook or runbook_url(config.alerts.runbook_base_url, name),
         },
     }
+
+
+def capped(config: Config, for_: str) -> str:
+    """`for_`, or `alerts.max_for` when that is shorter."""
+    limit = config.alerts.max_for
+    if limit is None or Duration.parse(for_) <= limit:
+        return for_
+    return limit.prom()
+
+
+def lasting(config: Config, for_: str) -> str:
+    """How long a rule with `for_` waits, in words: `15 minutes`, or the cap's `20 seconds`."""
+    seconds = int(Duration.parse(capped(config, for_)).total_seconds())
+    amount, unit = (seconds // 60, "minute") if seconds % 60 == 0 else (seconds, "second")
+    return f"{amount} {unit}{'' if amount == 1 else 's'}"
 
 
 def record(name: str, expr: str, labels: Mapping[str, str] | None = None) -> Rule:

@@ -5,7 +5,20 @@ from __future__ import annotations
 from agent.config import Config
 
 from ..naming import HOST_CPU_HIGH, HOST_DISK_SPACE_LOW, HOST_MEMORY_HIGH, rule_group
-from .common import AGENT, Case, Check, Group, Rule, alert, fired, gauge, num, percent, selector
+from .common import (
+    AGENT,
+    Case,
+    Check,
+    Group,
+    Rule,
+    alert,
+    fired,
+    gauge,
+    lasting,
+    num,
+    percent,
+    selector,
+)
 
 NAME = "host"
 TOTAL = 1000.0  # bytes in the synthetic memory and disk of the promtool cases
@@ -28,7 +41,7 @@ def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
         sev,
         "CPU of {{ $labels.instance }} is above " + percent(pack.cpu_ratio),
         "CPU utilisation of {{ $labels.instance }} has stayed at or above "
-        f"{percent(pack.cpu_ratio)} for 15 minutes.",
+        f"{percent(pack.cpu_ratio)} for {lasting(config, '15m')}.",
     )
     memory = alert(
         config,
@@ -38,7 +51,7 @@ def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
         sev,
         "Memory of {{ $labels.instance }} is above " + percent(pack.memory_ratio),
         "Memory in use on {{ $labels.instance }} has stayed at or above "
-        f"{percent(pack.memory_ratio)} of the total for 15 minutes.",
+        f"{percent(pack.memory_ratio)} of the total for {lasting(config, '15m')}.",
     )
     disk = alert(
         config,

@@ -7,7 +7,7 @@ from decimal import Decimal
 from agent.config import Config
 
 from ..naming import HTTP_ERROR_RATIO_HIGH, HTTP_LATENCY_P95_HIGH, rule_group
-from .common import Case, Check, Group, Rule, alert, counter, fired, num, percent, selector
+from .common import Case, Check, Group, Rule, alert, counter, fired, lasting, num, percent, selector
 
 NAME = "http"
 BY = "service, job"
@@ -33,8 +33,8 @@ def alerts(config: Config) -> tuple[Rule, Rule]:
         sev,
         "{{ $labels.service }} answers more than " + percent(pack.error_ratio) + " with 5xx",
         "More than " + percent(pack.error_ratio) + " of the requests to {{ $labels.service }} "
-        "(job {{ $labels.job }}) have failed with a 5xx status for 10 minutes "
-        f"(at {min_rate} requests/s or more).",
+        "(job {{ $labels.job }}) have failed with a 5xx status for "
+        f"{lasting(config, '10m')} (at {min_rate} requests/s or more).",
     )
     latency = alert(
         config,
@@ -44,7 +44,7 @@ def alerts(config: Config) -> tuple[Rule, Rule]:
         sev,
         "p95 latency of {{ $labels.service }} is above " + f"{p95}s",
         "The 95th percentile latency of {{ $labels.service }} (job {{ $labels.job }}) has "
-        f"been above {p95}s for 10 minutes (at {min_rate} requests/s or more).",
+        f"been above {p95}s for {lasting(config, '10m')} (at {min_rate} requests/s or more).",
     )
     return error_ratio, latency
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from agent.config import Config
 
 from ..naming import PROBE_CERTIFICATE_EXPIRING, PROBE_DOWN, PROBE_SLOW, rule_group
-from .common import AGENT, Case, Check, Group, Rule, alert, fired, gauge, num, selector
+from .common import AGENT, Case, Check, Group, Rule, alert, fired, gauge, lasting, num, selector
 
 NAME = "probes"
 DAY = 86400
@@ -24,7 +24,7 @@ def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
         sev,
         "Probe {{ $labels.probe }} is failing",
         "Probe {{ $labels.probe }} has failed every attempt "
-        "for 3 minutes (down, wrong status or TLS error).",
+        f"for {lasting(config, '3m')} (down, wrong status or TLS error).",
     )
     slow = alert(
         config,
@@ -34,7 +34,7 @@ def alerts(config: Config) -> tuple[Rule, Rule, Rule]:
         sev,
         "Probe {{ $labels.probe }} takes more than " + f"{num(pack.slow_seconds)}s",
         "Probe {{ $labels.probe }} has taken more than "
-        f"{num(pack.slow_seconds)}s for 10 minutes.",
+        f"{num(pack.slow_seconds)}s for {lasting(config, '10m')}.",
     )
     cert = alert(
         config,

@@ -4,7 +4,8 @@ Each SLO gets its own rules file with two groups. The first, at the evaluation i
 records for every window of its conditions (agent/config/slo_policy.py) the events and the
 burn rate, and holds the alerts: one rule per (long, short) window pair, so an alert says
 which pair fired and its value is the long window's burn rate. A condition also needs
-`min_events` events in its long window. The second group runs every 5 minutes: it
+`min_events` events in its long window; the SLO's constants (objective, budget, info)
+follow, so they exist from the first evaluation. The second group runs every 5 minutes: it
 records the increases of those 5 minutes and sums them over the SLO period, which gives
 the period's error ratio traffic-weighted, at a cost of one sample per 5 minutes of
 history instead of one per evaluation, and without the NaN an average of ratios takes
@@ -250,8 +251,17 @@ def slo_groups(config: Config, slo: Slo) -> list[Group]:
     fast = [r for w in windows(slo) for r in _window_rules(slo, w, budget)]
     fast += [burn_alert(config, slo, c) for c in conditions(slo)]
     fast.append(absent_alert(config, slo))
-
     period = window_name(slo.window)
+    # Constants, cheap to evaluate: here they exist from Prometheus' first evaluation,
+    # where the period group would leave the SLO panels empty for up to its interval.
+    fast += [
+        record(SLO_OBJECTIVE, f"vector({num(Decimal(repr(slo.objective)) / 100)})", labels),
+        record(SLO_ERROR_BUDGET, f"vector({budget})", labels),
+        record(
+            SLO_INFO, "vector(1)", {**labels, "objective": num(slo.objective), "window": period}
+        ),
+    ]
+
     errors, events = slo_interval_errors(STEP), slo_interval_events(STEP)
     summed_errors = f"sum_over_time({errors}{sel}[{period}])"
     slow = [
@@ -265,13 +275,6 @@ def slo_groups(config: Config, slo: Slo) -> list[Group]:
             labels,
         ),
         record(SLO_ERROR_BUDGET_REMAINING, f"1 - {SLO_PERIOD_ERROR_RATIO}{sel} / {budget}", labels),
-        record(SLO_OBJECTIVE, f"vector({num(Decimal(repr(slo.objective)) / 100)})", labels),
-        record(SLO_ERROR_BUDGET, f"vector({budget})", labels),
-        record(
-            SLO_INFO,
-            "vector(1)",
-            {**labels, "objective": num(slo.objective), "window": period},
-        ),
         exhausted_alert(config, slo),
     ]
     return [
