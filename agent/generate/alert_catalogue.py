@@ -130,20 +130,23 @@ def render(configs: Mapping[str, Config], runbooks: str, base_urls: Mapping[str,
         f"Every alert the rule packs generate from {names} ({len(rules)} rules in "
         f"{len(by_class)} classes). An alert's name is its class, except the SLO alerts, "
         "which carry the SLO in their name (`Slo<Service><Name>ErrorBudgetBurnFast`). "
-        "Severity and `for` are what these configs generate; the keys that set them are "
-        "named under each class. Each alert's `runbook_url` annotation points at the "
+        "Severity and `for` in the index are what the first config generates (the demo "
+        "caps every `for` with `alerts.max_for`; its rows below say so); the keys that set "
+        "them are named under each class. Each alert's `runbook_url` annotation points at the "
         "class's section of [runbooks.md](runbooks.md), which says what to look at first.",
         "",
         "| class | severity | for | rules file | runbook |",
         "|---|---|---|---|---|",
     ]
+    first = next(iter(configs))
+    main = {k: [r for r in g if r.config == first] or g for k, g in by_class.items()}
     for key, group in by_class.items():
         heading, _ = known.get(key, (group[0].alert, ""))
         packs = sorted({f"`rules/{r.pack}.rules.yml`" for r in group})
         files = packs[0] if len(packs) == 1 else f"{len(packs)} files (`rules/slo-*.rules.yml`)"
         link = f"[{heading}](runbooks.md#{key})" if key in known else group[0].runbook
         lines.append(
-            f"| [{heading}](#{heading.lower()}) | {_severities(group)} | {_fors(group)} "
+            f"| [{heading}](#{heading.lower()}) | {_severities(main[key])} | {_fors(main[key])} "
             f"| {files} | {link} |"
         )
     for key, group in by_class.items():
@@ -151,7 +154,7 @@ def render(configs: Mapping[str, Config], runbooks: str, base_urls: Mapping[str,
         lines += ["", f"## {heading}", "", meaning, ""]
         lines += [
             f"- Generated from: {ORIGIN[_pack_kind(group[0].pack)]}.",
-            f"- Severity: {_severities(group)}; `for`: {_fors(group)}.",
+            f"- Severity: {_severities(main[key])}; `for`: {_fors(main[key])} ({first}).",
             "- Runbook: "
             + (f"[runbooks.md#{key}](runbooks.md#{key})" if key in known else group[0].runbook),
             "",
