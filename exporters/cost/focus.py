@@ -509,18 +509,22 @@ class FocusReader:
             finally:
                 self._lock.release()
 
-    def read(self, path: str, tag_keys: Sequence[str]) -> FileLedger:
-        """Aggregate one file into a ledger; raises on a corrupt or truncated file."""
+    def read(self, path: str, tag_keys: Sequence[str], checked: bool = False) -> FileLedger:
+        """Aggregate one file into a ledger; raises on a corrupt or truncated file.
+
+        The fast query first; the checking one where it meets a value it cannot type, or
+        always with `checked` (the tests compare both).
+        """
         with self._lock:
             if self._closed:
                 raise OSError("FOCUS reader is closed")
             try:
-                return self._read(path, tag_keys)
+                return self._read(path, tag_keys, checked)
             finally:
                 if self._closed:  # stop() came while we were reading
                     self._con.close()
 
-    def _read(self, path: str, tag_keys: Sequence[str]) -> FileLedger:
+    def _read(self, path: str, tag_keys: Sequence[str], checked: bool) -> FileLedger:
         names = _header(path)
         if names is None:
             described = self._con.execute(f"DESCRIBE SELECT * FROM {_relation(path)}").fetchall()
@@ -535,17 +539,19 @@ class FocusReader:
             # empty day of charges.
             missing = Problem(path, 1, DROP_REASONS[7], why)
             return FileLedger({}, rows, {DROP_REASONS[7]: rows} if rows else {}, {}, missing)
-        try:
-            sql, cost_types = focus_query(path, columns, tag_keys, names, fast=True)
-            records = self._con.execute(sql).fetchall()
-            checked = False
-        except duckdb.Error as exc:
-            # A value the fast query cannot type (or a broken file): read every row with
-            # the checking query, which counts what it drops (or raises the same error).
-            log.debug("focus: %s: checked read (%s)", path, str(exc).splitlines()[0])
+        records = None
+        if not checked:
+            try:
+                sql, cost_types = focus_query(path, columns, tag_keys, names, fast=True)
+                records = self._con.execute(sql).fetchall()
+            except duckdb.Error as exc:
+                # A value the fast query cannot type (or a broken file): read every row
+                # with the checking query, which counts what it drops (or raises again).
+                log.debug("focus: %s: checked read (%s)", path, str(exc).splitlines()[0])
+                checked = True
+        if records is None:
             sql, cost_types = focus_query(path, columns, tag_keys, names)
             records = self._con.execute(sql).fetchall()
-            checked = True
         ledger: Ledger = {}
         dropped: Counter[str] = Counter()
         defaulted: Counter[str] = Counter()
