@@ -393,8 +393,10 @@ def focus_query(
             ("na", "tb") if fast else ("CASE WHEN na THEN n END", "CASE WHEN tb THEN n END")
         )
     ]
+    # One exact sum per cost type (NULL when no row had an amount): half the Decimals to
+    # convert to Python.
     for i in range(len(cols.costs)):
-        counts += [f"SUM(x{i})", f"SUM(y{i})"]
+        counts.append(f"COALESCE(SUM(x{i}) + SUM(y{i}), SUM(x{i}), SUM(y{i}))")
     sql = (
         f"SELECT {', '.join(outer)}, {', '.join(counts)}, SUM(n) AS n\n"
         f"FROM ({grouped})\nGROUP BY ALL ORDER BY ALL"
@@ -557,6 +559,7 @@ class FocusReader:
         defaulted: Counter[str] = Counter()
         rows = 0
         width = 11 + len(tag_keys)
+        months: dict[object, str] = {None: ""}
         for record in records:
             day, period, provider, account, service, region, currency = record[:7]
             category, frequency, charge_class, billing_account = record[7:11]
@@ -583,14 +586,14 @@ class FocusReader:
             category = charge_category(category)
             kind = charge_kind(frequency, category, charge_class)
             labels = (provider or UNKNOWN, account, service or UNKNOWN, region, currency)
-            for i, cost_type in enumerate(cost_types):
-                small, large = amounts[2 * i], amounts[2 * i + 1]
-                if small is None and large is None:
+            if period not in months:
+                months[period] = month_of(period)
+            for cost_type, amount in zip(cost_types, amounts, strict=True):
+                if amount is None:
                     continue
-                amount = (small or Decimal(0)) + (large or Decimal(0))
                 # The key order is BASE_LABELS then tags.
                 key = (*labels, cost_type, category, *tags)
-                line = Line(key, billing_account, month_of(period) if period else "", kind)
+                line = Line(key, billing_account, months[period], kind)
                 series = ledger.setdefault(line, {})
                 series[day] = series.get(day, Decimal(0)) + amount
         problem = None
