@@ -124,23 +124,46 @@ def _relation(path: str, names: Sequence[str] | None = None) -> str:
     )
 
 
-def day_sql(c: str, kind: str) -> str:
-    """The UTC day of an ISO 8601 timestamp (text) or a timestamp column; NULL if neither."""
+# The days a charge may fall on: a FOCUS date outside years 1–9999 is unreadable, never
+# a day the model (Python dates) cannot hold.
+FIRST_DAY, LAST_DAY = "DATE '0001-01-01'", "DATE '9999-12-31'"
+
+
+def _in_range(day: str) -> str:
+    return f"CASE WHEN {day} BETWEEN {FIRST_DAY} AND {LAST_DAY} THEN {day} END"
+
+
+def _plain_form(c: str) -> str:
+    # `YYYY-MM-DD?HH:MM:SS` and the same with `Z`: the common forms, with no offset.
+    return (
+        f"(strlen({c}) = 19 OR (strlen({c}) = 20 AND suffix({c}, 'Z')))"
+        f" AND substr({c}, 17, 1) = ':'"
+    )
+
+
+def day_sql(c: str, kind: str, strict: bool = False) -> str:
+    """The UTC day of an ISO 8601 timestamp (text) or a timestamp column; NULL if neither.
+
+    `strict` (the fast read) raises instead of trying the rarer forms: the file is then
+    read again by the checking query, which gives the same day wherever this one succeeds.
+    """
+    cast = "CAST" if strict else "TRY_CAST"
     if kind.upper() != "VARCHAR":
-        return f"TRY_CAST({c} AS DATE)"  # TIMESTAMP is UTC by FOCUS; TIMESTAMPTZ in a UTC session
-    # The offset-aware cast costs ~2x, so `YYYY-MM-DD?HH:MM:SS` and the same with `Z` (the
-    # common forms, which carry no offset) take the plain cast. Everything else goes through
-    # TIMESTAMPTZ, which honours `Z`, `±hh`, `±hhmm`, `±hh:mm`, fractions and date-only
-    # strings; then stray blanks; then the basic format (`20240901T000000Z`, `20240901`).
-    # A plain TIMESTAMP cast would silently drop an offset, so it never sees one.
+        return f"{cast}({c} AS DATE)"  # TIMESTAMP is UTC by FOCUS; TIMESTAMPTZ in a UTC session
+    # The offset-aware cast costs ~2x, so the plain forms take the plain cast. Everything
+    # else goes through TIMESTAMPTZ, which honours `Z`, `±hh`, `±hhmm`, `±hh:mm`,
+    # fractions and date-only strings; then stray blanks; then the basic format
+    # (`20240901T000000Z`, `20240901`). A plain TIMESTAMP cast would silently drop an
+    # offset, so it never sees one.
+    plain = f"CASE WHEN {_plain_form(c)} THEN CAST({cast}({c} AS TIMESTAMP) AS DATE)"
+    if strict:
+        return f"{plain} ELSE CAST(CAST({c} AS TIMESTAMPTZ) AS DATE) END"
     basic = (
         r"'^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(\.\d+)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$'"
     )
     return (
-        f"CASE WHEN (strlen({c}) = 19 OR (strlen({c}) = 20 AND suffix({c}, 'Z')))"
-        f" AND substr({c}, 17, 1) = ':'"
-        f" THEN CAST(TRY_CAST({c} AS TIMESTAMP) AS DATE)"
-        f" ELSE CAST(COALESCE(TRY_CAST({c} AS TIMESTAMPTZ), TRY_CAST(trim({c}) AS TIMESTAMPTZ),"
+        f"{plain} ELSE CAST(COALESCE(TRY_CAST({c} AS TIMESTAMPTZ),"
+        f" TRY_CAST(trim({c}) AS TIMESTAMPTZ),"
         f" TRY_CAST(regexp_replace(trim({c}), {basic}, '\\1-\\2-\\3 \\4:\\5:\\6\\7\\8')"
         " AS TIMESTAMPTZ),"
         f" TRY_CAST(regexp_replace(trim({c}), '^(\\d{{4}})(\\d{{2}})(\\d{{2}})$', '\\1-\\2-\\3')"
@@ -148,17 +171,20 @@ def day_sql(c: str, kind: str) -> str:
     )
 
 
-def _tag(column: str, kind: str, key: str) -> str:
+def _tag(column: str, kind: str, key: str, strict: bool = False) -> str:
     c = _ident(column)
     if kind.upper().startswith("MAP"):
         return f"CAST(element_at({c}, {_literal(key)})[1] AS VARCHAR)"
     value = f"CAST({c} AS VARCHAR)"
     path = _literal("$." + '"' + key.replace('"', '\\"') + '"')
-    # A cheap substring test first; json_valid keeps one malformed row from failing the file.
-    # The same two tests decide `malformed_tags` (`_row_stage`): DuckDB computes them once.
+    # A cheap substring test first: only Tags naming the key are parsed, for that key.
+    # json_extract_string raises on malformed JSON: the fast read lets it (the file is
+    # then read by the checking query); there json_valid keeps one malformed row from
+    # failing the file, and the same two tests decide `malformed_tags` (`_row_stage`).
+    valid = "" if strict else f" AND json_valid({value})"
     return (
-        f"CASE WHEN contains({value}, {_literal(key)})"
-        f" AND json_valid({value}) THEN json_extract_string({value}, {path}) END"
+        f"CASE WHEN contains({value}, {_literal(key)}){valid}"
+        f" THEN json_extract_string({value}, {path}) END"
     )
 
 
@@ -214,7 +240,7 @@ class FocusColumns:
 
 
 def _row_stage(cols: FocusColumns, tag_keys: Sequence[str], relation: str) -> tuple[str, str, bool]:
-    """Per-row projections and the relation they read, the drop reason, whether `tb` exists.
+    """The checking query's per-row projections, its drop reason, whether `tb` exists.
 
     Each amount is cast to a 64-bit exact decimal (|x| < 1e8, 10 decimals: the fast path
     for nearly every line item) and, only where that fails, to a 128-bit one (|x| < 1e28),
@@ -222,7 +248,8 @@ def _row_stage(cols: FocusColumns, tag_keys: Sequence[str], relation: str) -> tu
     """
     assert cols.start is not None
     start = _ident(cols.start)
-    parts = [f"{day_sql(start, cols.kinds[cols.start])} AS day", f"{start} AS start"]
+    parts = [f"{day_sql(start, cols.kinds[cols.start])} AS day0", f"{_in_range('day0')} AS day"]
+    parts += [f"{start} AS start"]
     parts += [f"{_ident(c)} AS {alias}" for alias, c in cols.labels.items()]
     ok_amounts = []
     failed = []
@@ -262,31 +289,81 @@ def _row_stage(cols: FocusColumns, tag_keys: Sequence[str], relation: str) -> tu
     return inner, reason, checks_tags
 
 
-def focus_query(
-    path: str,
-    columns: Mapping[str, str],
-    tag_keys: Sequence[str],
-    names: Sequence[str] | None = None,
-) -> tuple[str, list[str]]:
-    """SQL aggregating one FOCUS file by UTC day, labels and drop reason; its cost types.
-
-    Two stages: the per-row stage only casts and groups raw values (the hot loop); label
-    clean-up (trim, NULL → "", account fallback) runs on the far fewer grouped rows.
-    """
-    cols = FocusColumns.find(columns)
-    if (why := cols.missing()) is not None:
-        raise ValueError(why)
-    inner, reason, checks_tags = _row_stage(cols, tag_keys, _relation(path, names))
+def _checked_stage(cols: FocusColumns, tag_keys: Sequence[str], relation: str) -> str:
+    """The checking query's grouped rows: every row typed with TRY_CAST and a drop reason."""
+    inner, reason, checks_tags = _row_stage(cols, tag_keys, relation)
     raw = [*cols.labels, *(f"t{i}" for i in range(len(tag_keys)) if cols.tags is not None)]
     nulls = " OR ".join(f"a{i} IS NULL" for i in range(len(cols.costs)))
     flags = [f"({nulls}) AS na", "tb" if checks_tags else "false AS tb"]
     sums = []
     for i in range(len(cols.costs)):
         sums += [f"SUM(x{i}) AS x{i}", f"SUM(y{i}) AS y{i}"]
-    grouped = (
+    return (
         f"SELECT day, {', '.join([*raw, *flags])}, {reason} AS reason,"
         f" {', '.join(sums)}, COUNT(*) AS n FROM ({inner}) GROUP BY ALL"
     )
+
+
+def _fast_stage(cols: FocusColumns, tag_keys: Sequence[str], relation: str) -> str:
+    """The fast query's grouped rows: strict casts that raise on any value not typed.
+
+    Fewer per-row expressions and group keys than the checking query: no drop reason (a
+    row the checking query would drop makes this query raise, except an empty date), the
+    missing-amount flag counted instead of grouped on, amounts cast once where they fit
+    64 bits.
+    """
+    assert cols.start is not None
+    start = _ident(cols.start)
+    parts = [f"{day_sql(start, cols.kinds[cols.start], strict=True)} AS day"]
+    parts += [f"{_ident(c)} AS {alias}" for alias, c in cols.labels.items()]
+    keys = ["day", *cols.labels]
+    sums = []
+    for i, (c, _) in enumerate(cols.costs):
+        raw = _ident(c)
+        parts.append(f"TRY_CAST({raw} AS DECIMAL(18, 10)) AS x{i}")
+        # CAST, not TRY_CAST: a value that is not a number beyond 64 bits raises.
+        parts.append(f"CASE WHEN x{i} IS NULL THEN CAST({raw} AS DECIMAL(38, 10)) END AS y{i}")
+        sums += [f"SUM(x{i}) AS x{i}", f"SUM(y{i}) AS y{i}"]
+    if cols.tags is not None:
+        kind = cols.kinds[cols.tags]
+        for i, key in enumerate(tag_keys):
+            parts.append(f"{_tag(cols.tags, kind, key, strict=True)} AS t{i}")
+            keys.append(f"t{i}")
+    missing = " OR ".join(f"(x{i} IS NULL AND y{i} IS NULL)" for i in range(len(cols.costs)))
+    return (
+        f"SELECT {', '.join(keys)}, COUNT_IF({missing}) AS na, 0 AS tb,"
+        f" {', '.join(sums)}, COUNT(*) AS n"
+        f" FROM (SELECT {', '.join(parts)} FROM {relation}) GROUP BY {', '.join(keys)}"
+    )
+
+
+def focus_query(
+    path: str,
+    columns: Mapping[str, str],
+    tag_keys: Sequence[str],
+    names: Sequence[str] | None = None,
+    fast: bool = False,
+) -> tuple[str, list[str]]:
+    """SQL aggregating one FOCUS file by UTC day, labels and drop reason; its cost types.
+
+    Two stages: the per-row stage only casts and groups raw values (the hot loop); label
+    clean-up (trim, NULL → "", account fallback), the day's range and the row counts run
+    on the far fewer grouped rows. `fast` builds the fast query (`_fast_stage`), else the
+    checking one (`_checked_stage`); both give the same rows where the fast one succeeds.
+    """
+    cols = FocusColumns.find(columns)
+    if (why := cols.missing()) is not None:
+        raise ValueError(why)
+    relation = _relation(path, names)
+    if fast:
+        grouped = _fast_stage(cols, tag_keys, relation)
+        # An empty date is the only drop the fast query lets through; a year outside
+        # 1–9999 is unreadable.
+        reason = f"CASE WHEN day IS NULL THEN 1 WHEN ({_in_range('day')}) IS NULL THEN 3 ELSE 0 END"
+    else:
+        grouped = _checked_stage(cols, tag_keys, relation)
+        reason = "reason"
+    raw = [*cols.labels, *(f"t{i}" for i in range(len(tag_keys)) if cols.tags is not None)]
 
     def first(*aliases: str) -> str:
         present = [_clean(a) for a in aliases if a in raw]
@@ -296,7 +373,7 @@ def focus_query(
     bp_day = day_sql("bp", cols.kinds[cols.labels["bp"]]) if "bp" in cols.labels else "NULL"
     outer = [
         "day",
-        f"{bp_day} AS period",
+        f"{_in_range(bp_day)} AS period",
         f"{first('sp', 'pn')} AS provider",
         f"{first('sa', 'ba')} AS account",
         f"{first('sv')} AS service",
@@ -307,15 +384,21 @@ def focus_query(
         f"lower({first('cls')}) AS class",
         f"{first('ba')} AS billing_account",
         *(f"{first(f't{i}')} AS t{i}" for i in range(len(tag_keys))),
-        "reason",
-        "na",
-        "tb",
+        f"{reason} AS reason",
     ]
-    outer_sums = []
+    # Rows with an empty amount and with malformed Tags: counts, not group keys.
+    counts = [
+        f"COALESCE(SUM({flag}), 0)"
+        for flag in (
+            ("na", "tb") if fast else ("CASE WHEN na THEN n END", "CASE WHEN tb THEN n END")
+        )
+    ]
+    # One exact sum per cost type (NULL when no row had an amount): half the Decimals to
+    # convert to Python.
     for i in range(len(cols.costs)):
-        outer_sums += [f"SUM(x{i})", f"SUM(y{i})"]
+        counts.append(f"COALESCE(SUM(x{i}) + SUM(y{i}), SUM(x{i}), SUM(y{i}))")
     sql = (
-        f"SELECT {', '.join(outer)}, {', '.join(outer_sums)}, SUM(n) AS n\n"
+        f"SELECT {', '.join(outer)}, {', '.join(counts)}, SUM(n) AS n\n"
         f"FROM ({grouped})\nGROUP BY ALL ORDER BY ALL"
     )
     return sql, [t for _, t in cols.costs]
@@ -364,6 +447,8 @@ class FileLedger:
     dropped: Mapping[str, int] = field(default_factory=dict)
     defaulted: Mapping[str, int] = field(default_factory=dict)
     problem: Problem | None = None
+    # Read by the checking query: the fast one met a value it could not type.
+    checked: bool = False
 
     @property
     def dropped_rows(self) -> int:
@@ -371,7 +456,9 @@ class FileLedger:
 
     @property
     def unparseable(self) -> bool:
-        """Rows, none of them usable: the file is a source error, not an empty file."""
+        """Rows, none usable, or no FOCUS header: a source error, not an empty file."""
+        if self.problem is not None and self.problem.reason == DROP_REASONS[7]:
+            return True
         return self.rows > 0 and self.dropped_rows == self.rows
 
 
@@ -424,18 +511,22 @@ class FocusReader:
             finally:
                 self._lock.release()
 
-    def read(self, path: str, tag_keys: Sequence[str]) -> FileLedger:
-        """Aggregate one file into a ledger; raises on a corrupt or truncated file."""
+    def read(self, path: str, tag_keys: Sequence[str], checked: bool = False) -> FileLedger:
+        """Aggregate one file into a ledger; raises on a corrupt or truncated file.
+
+        The fast query first; the checking one where it meets a value it cannot type, or
+        always with `checked` (the tests compare both).
+        """
         with self._lock:
             if self._closed:
                 raise OSError("FOCUS reader is closed")
             try:
-                return self._read(path, tag_keys)
+                return self._read(path, tag_keys, checked)
             finally:
                 if self._closed:  # stop() came while we were reading
                     self._con.close()
 
-    def _read(self, path: str, tag_keys: Sequence[str]) -> FileLedger:
+    def _read(self, path: str, tag_keys: Sequence[str], checked: bool) -> FileLedger:
         names = _header(path)
         if names is None:
             described = self._con.execute(f"DESCRIBE SELECT * FROM {_relation(path)}").fetchall()
@@ -446,15 +537,30 @@ class FocusReader:
         if why is not None:
             found = self._con.execute(f"SELECT COUNT(*) FROM {_relation(path, names)}").fetchone()
             rows = int(found[0]) if found else 0
-            problem = Problem(path, 1, DROP_REASONS[7], why) if rows else None
-            return FileLedger({}, rows, {DROP_REASONS[7]: rows} if rows else {}, {}, problem)
-        sql, cost_types = focus_query(path, columns, tag_keys, names)
+            # Even without rows: a header that is not FOCUS (garbage, a wrong file) is no
+            # empty day of charges.
+            missing = Problem(path, 1, DROP_REASONS[7], why)
+            return FileLedger({}, rows, {DROP_REASONS[7]: rows} if rows else {}, {}, missing)
+        records = None
+        if not checked:
+            try:
+                sql, cost_types = focus_query(path, columns, tag_keys, names, fast=True)
+                records = self._con.execute(sql).fetchall()
+            except duckdb.Error as exc:
+                # A value the fast query cannot type (or a broken file): read every row
+                # with the checking query, which counts what it drops (or raises again).
+                log.debug("focus: %s: checked read (%s)", path, str(exc).splitlines()[0])
+                checked = True
+        if records is None:
+            sql, cost_types = focus_query(path, columns, tag_keys, names)
+            records = self._con.execute(sql).fetchall()
         ledger: Ledger = {}
         dropped: Counter[str] = Counter()
         defaulted: Counter[str] = Counter()
         rows = 0
         width = 11 + len(tag_keys)
-        for record in self._con.execute(sql).fetchall():
+        months: dict[object, str] = {None: ""}
+        for record in records:
             day, period, provider, account, service, region, currency = record[:7]
             category, frequency, charge_class, billing_account = record[7:11]
             tags = record[11:width]
@@ -468,32 +574,32 @@ class FocusReader:
             if not currency:
                 dropped[DROP_REASONS[6]] += count
                 continue
-            for flag, why in (
-                (not provider, "missing_provider"),
-                (not service, "missing_service"),
-                (not category, "missing_charge_category"),
+            for n, why in (
+                (not provider and count, "missing_provider"),
+                (not service and count, "missing_service"),
+                (not category and count, "missing_charge_category"),
                 (na, "missing_amount"),
                 (tb, "malformed_tags"),
             ):
-                if flag:
-                    defaulted[why] += count
+                if n:
+                    defaulted[why] += int(n)
             category = charge_category(category)
             kind = charge_kind(frequency, category, charge_class)
             labels = (provider or UNKNOWN, account, service or UNKNOWN, region, currency)
-            for i, cost_type in enumerate(cost_types):
-                small, large = amounts[2 * i], amounts[2 * i + 1]
-                if small is None and large is None:
+            if period not in months:
+                months[period] = month_of(period)
+            for cost_type, amount in zip(cost_types, amounts, strict=True):
+                if amount is None:
                     continue
-                amount = (small or Decimal(0)) + (large or Decimal(0))
                 # The key order is BASE_LABELS then tags.
                 key = (*labels, cost_type, category, *tags)
-                line = Line(key, billing_account, month_of(period) if period else "", kind)
+                line = Line(key, billing_account, months[period], kind)
                 series = ledger.setdefault(line, {})
                 series[day] = series.get(day, Decimal(0)) + amount
         problem = None
         if dropped:
             problem = self._first_problem(path, columns, names)
-        return FileLedger(ledger, rows, dict(dropped), dict(defaulted), problem)
+        return FileLedger(ledger, rows, dict(dropped), dict(defaulted), problem, checked)
 
     def _first_problem(
         self, path: str, columns: Mapping[str, str], names: Sequence[str] | None
@@ -629,17 +735,22 @@ class FocusPoller:
                 else:
                     try:
                         files[fid] = self._read(path)
-                        self._good[path] = files[fid]
                     except (duckdb.Error, ValueError, OSError) as exc:
                         bad[fid] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                         log.error("focus %s: skipping %s: %s", self.name, path, bad[fid])
         self._files, self._bad = files, bad
-        by_path = {fid[0]: f for fid, f in files.items()}
-        # A file that turned corrupt (a half-finished copy) keeps its last good data.
-        for fid in bad:
-            if fid[0] in self._good:
-                by_path[fid[0]] = self._good[fid[0]]
+        read = {fid[0]: f for fid, f in files.items()}
+        unparseable = sorted(p for p, f in read.items() if f.unparseable)
+        problem = next((f.problem for _, f in sorted(read.items()) if f.problem), None)
+        by_path = dict(read)
+        # A file that turned corrupt or unparseable (a half-finished copy, garbage written
+        # over it) keeps its last good data: a broken copy is not a refund.
+        self._good.update((p, f) for p, f in by_path.items() if not f.unparseable)
         self._good = {p: f for p, f in self._good.items() if p in stats}
+        for path in [fid[0] for fid in bad] + unparseable:
+            if path in self._good:
+                by_path[path] = self._good[path]
+                log.warning("focus %s: %s: serving its last good read", self.name, path)
         ledger, lost = exports.combine(runs.runs, {p: f.ledger for p, f in by_path.items()})
         notes = [f"{len(runs.skipped)} file(s) of superseded or incomplete runs not counted"]
         notes = notes if runs.skipped else []
@@ -649,13 +760,11 @@ class FocusPoller:
         notes += [f"unreadable manifest {b}" for b in broken]
         for name, slices in lost.items():
             log.info("focus %s: run %s not counted for %s", self.name, name, ", ".join(slices))
-        problem = next((f.problem for _, f in sorted(by_path.items()) if f.problem), None)
         self.detail = "; ".join([*([f"first dropped row: {problem}"] if problem else []), *notes])
         self._publish(
             self.name,
             FocusData(ledger, dict(self._dropped), dict(self._defaulted), problem, tuple(notes)),
         )
-        unparseable = sorted(p for p, f in by_path.items() if f.unparseable)
         if bad:
             names = "; ".join(f"{fid[0]}: {why}" for fid, why in sorted(bad.items()))
             raise SourceError("corrupt_file", f"{len(bad)} file(s) skipped: {names}")
@@ -663,7 +772,7 @@ class FocusPoller:
             raise SourceError(
                 "unparseable",
                 f"{len(unparseable)} file(s) without a usable row: "
-                + "; ".join(str(by_path[p].problem or p) for p in unparseable),
+                + "; ".join(str(read[p].problem or p) for p in unparseable),
             )
         if broken:
             # Its run's files were counted as a folder run: right only by luck.
@@ -675,10 +784,11 @@ class FocusPoller:
         self._dropped.update(file.dropped)
         self._defaulted.update(file.defaulted)
         log.info(
-            "focus %s: read %s (%d rows) in %.2fs",
+            "focus %s: read %s (%d rows%s) in %.2fs",
             self.name,
             path,
             file.rows,
+            ", checked read" if file.checked else "",
             time.perf_counter() - started,
         )
         if file.dropped:
@@ -692,6 +802,8 @@ class FocusPoller:
                 counts,
                 file.problem,
             )
+        elif file.problem is not None:
+            log.warning("focus %s: %s: not a FOCUS file: %s", self.name, path, file.problem)
         if file.defaulted:
             counts = ", ".join(f"{n} {why}" for why, n in sorted(file.defaulted.items()))
             log.warning("focus %s: %s: rows with placeholder labels: %s", self.name, path, counts)

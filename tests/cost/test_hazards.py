@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gzip
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from agent.app import create_app
@@ -160,6 +164,101 @@ def test_a_corrupt_file_keeps_the_last_good_data_published(tmp_path: Path) -> No
         poll(exporter)
     assert failed.value.reason == "corrupt_file"
     assert render(exporter)["cloudcost_month_to_date"] == before
+
+
+def _garbage_parquet(path: Path) -> None:
+    path.write_bytes(b"PAR1" + bytes(range(256)) * 8 + b"PAR1")
+
+
+def _truncated_gzip(path: Path) -> None:
+    path.write_bytes(gzip.compress(path.read_bytes())[:-40])
+
+
+def _garbage_header(path: Path) -> None:
+    path.write_bytes(b"\x8b\x00qz*&^%$#,@@!!\n")
+
+
+def _garbage_header_with_rows(path: Path) -> None:
+    rows = path.read_text().splitlines()[1:]
+    path.write_text("\n".join(["\x8b\x00qz*&^%$#,@@!!", *rows]) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "corrupt", "reason"),
+    [
+        (".csv.gz", _truncated_gzip, "corrupt_file"),
+        (".parquet", _garbage_parquet, "corrupt_file"),
+        (".csv", _garbage_header, "unparseable"),
+        (".csv", _garbage_header_with_rows, "corrupt_file"),  # rows wider than it
+    ],
+    ids=["truncated-gzip", "garbage-parquet", "garbage-header-only", "garbage-header"],
+)
+async def test_a_corrupt_file_keeps_its_last_good_read_served_and_counted(
+    tmp_path: Path, suffix: str, corrupt: Callable[[Path], None], reason: str
+) -> None:
+    files = tmp_path / "focus"
+    write(files / "other.csv", daily_rows(date(2026, 11, 1), 4, "1.00", ProviderName="GCP"))
+    source = write(tmp_path / "f.csv", daily_rows(date(2026, 11, 1), 4, "10.00"))
+    path = files / f"f{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pacsv.read_csv(source), path)
+    elif suffix == ".csv.gz":
+        path.write_bytes(gzip.compress(source.read_bytes()))
+    else:
+        path.write_bytes(source.read_bytes())
+    exporter = focus_exporter(str(files / "*"), tmp_path, FakeClock(at(date(2026, 11, 6))))
+    runtime = Runtime([exporter])
+    (loop,) = runtime.loops
+    await loop.poll_once()
+    good = scrape(runtime.endpoint.body(openmetrics=False, compress=False))
+    assert value(good, "opslens_source_up", source="files") == 1
+    assert total(good["cloudcost_month_to_date"], cost_type="billed") == 44.0
+    if suffix == ".csv.gz":
+        path.write_bytes(gzip.compress(source.read_bytes()))  # the bytes _truncated_gzip cuts
+    corrupt(path)
+    for polls in (1, 2):  # the broken file is not re-read, and still not forgotten
+        await loop.poll_once()
+        samples = scrape(runtime.endpoint.body(openmetrics=False, compress=False))
+        assert value(samples, "opslens_source_up", source="files") == 0
+        assert value(samples, "opslens_source_errors_total", reason=reason) == polls
+        assert str(path) in (loop.state.last_error or "")
+        # The last good read of the broken file and the other file: served unchanged.
+        assert samples["cloudcost_month_to_date"] == good["cloudcost_month_to_date"]
+        assert samples["cloudcost_daily"] == good["cloudcost_daily"]
+    # Fixed: read again, the error clears.
+    path.unlink()
+    write(files / "f.csv", daily_rows(date(2026, 11, 1), 4, "20.00"))
+    await loop.poll_once()
+    samples = scrape(runtime.endpoint.body(openmetrics=False, compress=False))
+    assert value(samples, "opslens_source_up", source="files") == 1
+    assert total(samples["cloudcost_month_to_date"], cost_type="billed") == 84.0
+
+
+@pytest.mark.parametrize(
+    "start", ["10000-01-01T00:00:00Z", "0000-06-01", "-0001-01-01", "99999-12-31 00:00:00"]
+)
+def test_a_day_outside_years_1_to_9999_is_refused_and_counted(tmp_path: Path, start: str) -> None:
+    path = write(
+        tmp_path / "years.csv",
+        [row("2026-11-01T00:00:00Z", "1.50"), row(start, "7.00"), row("9999-12-31", "2.00")],
+    )
+    read = FocusReader().read(str(path), [])
+    assert (read.rows, read.dropped) == (3, {"unreadable_date": 1})
+    assert read.problem is not None
+    assert (read.problem.line, read.problem.reason) == (3, "unreadable_date")
+    assert repr(start) in read.problem.detail
+    days = {day for series in read.ledger.values() for day in series}
+    assert days == {date(2026, 11, 1), date(9999, 12, 31)}
+    assert all(type(day) is date for day in days)
+    # A billing period outside those years is no period (the charge still counts).
+    odd = tmp_path / "period.csv"
+    odd.write_text(
+        "ChargePeriodStart,BilledCost,BillingCurrency,BillingPeriodStart\n"
+        f"2026-11-01,3.00,USD,{start}\n"
+    )
+    read = FocusReader().read(str(odd), [])
+    assert (read.rows, read.dropped) == (1, {})
+    assert [ln.period for ln in read.ledger] == [""]
 
 
 # --- Large amounts vanish ---------------------------------------------------------------
