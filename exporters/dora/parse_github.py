@@ -53,6 +53,22 @@ def field(payload: dict[str, Any], key: str, where: str) -> Any:
     return value
 
 
+def environment(value: Any, where: str) -> str:
+    """An environment name; anything but text is a 400, never a crash on a set lookup."""
+    if not isinstance(value, str) or not value:
+        raise BadInput(where, "expected a non-empty string")
+    return value
+
+
+def labels_of(value: Any, where: str) -> list[Any]:
+    """A request's `labels`: absent or null is none, anything but a list is a 400."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadInput(where, "expected a list")
+    return value
+
+
 def repo_name(payload: Any) -> str | None:
     repo = payload.get("repository") if isinstance(payload, dict) else None
     name = repo.get("full_name") if isinstance(repo, dict) else None
@@ -113,7 +129,11 @@ def parse_github(
         status = obj(payload, "deployment_status")
         dep = obj(payload, "deployment")
         state = STATUS.get(str(field(status, "state", "deployment_status")))
-        env = status.get("environment") or field(dep, "environment", "deployment")
+        env = (
+            environment(status["environment"], "deployment_status.environment")
+            if status.get("environment")
+            else environment(field(dep, "environment", "deployment"), "deployment.environment")
+        )
         if state is None:
             return ignored(f"deployment status {status.get('state')!r}", delivery)
         if env not in envs:
@@ -121,14 +141,14 @@ def parse_github(
         at = parse_time(
             field(status, "created_at", "deployment_status"), "deployment_status.created_at"
         )
-        records.append(_deployment(source, dep, state, at, str(env)))
+        records.append(_deployment(source, dep, state, at, env))
     elif event == "deployment" and signal == "deployment_status":
         dep = obj(payload, "deployment")
-        env = field(dep, "environment", "deployment")
+        env = environment(field(dep, "environment", "deployment"), "deployment.environment")
         if env not in envs:
             return ignored(f"environment {env!r} not counted", delivery)
         at = parse_time(field(dep, "created_at", "deployment"), "deployment.created_at")
-        records.append(_deployment(source, dep, "pending", at, str(env)))
+        records.append(_deployment(source, dep, "pending", at, env))
     elif event == "workflow_run" and signal == "workflow_run":
         run = obj(payload, "workflow_run")
         workflow = sub(payload, "workflow")
@@ -179,7 +199,7 @@ def pr_commit(service: str, pr: dict[str, Any]) -> Commit:
     number = field(pr, "number", "pull_request")
     labels = {
         str(label.get("name", "")).lower()
-        for label in pr.get("labels") or []
+        for label in labels_of(pr.get("labels"), "pull_request.labels")
         if isinstance(label, dict)
     }
     head = sub(pr, "head")

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Any
 
 from .config import GitLabSource
-from .parse_github import field, obj, push_commits, sub
+from .parse_github import field, labels_of, obj, push_commits, sub
 from .records import (
     HOTFIX_LABELS,
     HOTFIX_REF,
@@ -102,7 +102,8 @@ def _merged(payload: dict[str, Any], attrs: dict[str, Any], service: str) -> lis
     if not sha:
         return []
     iid = field(attrs, "iid", "object_attributes")
-    labels = payload.get("labels") or attrs.get("labels") or []
+    where = "labels" if payload.get("labels") else "object_attributes.labels"
+    labels = labels_of(payload.get("labels") or attrs.get("labels"), where)
     names = {str(label.get("title", "")).lower() for label in labels if isinstance(label, dict)}
     branch = attrs.get("source_branch") if isinstance(attrs.get("source_branch"), str) else ""
     rework = bool(names & HOTFIX_LABELS) or bool(HOTFIX_REF.search(branch or ""))
@@ -128,7 +129,9 @@ def _pipeline(payload: dict[str, Any], source: GitLabSource, envs: Collection[st
     ref = attrs.get("ref") if isinstance(attrs.get("ref"), str) else ""
     for i, build in enumerate(builds):
         env = build.get("environment") if isinstance(build, dict) else None
-        if not isinstance(env, dict) or env.get("action") != "start" or env.get("name") not in envs:
+        if not isinstance(env, dict) or env.get("action") != "start":
+            continue
+        if not isinstance(env.get("name"), str) or env["name"] not in envs:
             continue
         status = STATUS.get(str(build.get("status")))
         if status is None:
