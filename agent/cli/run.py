@@ -18,6 +18,7 @@ from agent.app import create_app, reload
 from agent.config import Config
 from agent.exporters_table import EXPORTER_NAMES
 from agent.settings import Settings
+from agent.web.protocol import AgentRunner
 from exporters.base import Context
 
 from .common import EXIT_INVALID, add_config_arg, load_or_report
@@ -59,7 +60,7 @@ async def serve(settings: Settings, listen: str) -> None:
     _writable(settings.context.data_dir)
     app = create_app(settings)
     # Prometheus scrapes every few seconds; an idle connection past this is a leak.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=75)
+    runner = AgentRunner(app, handle_signals=False, access_log=None, keepalive_timeout=75)
     try:
         await runner.setup()
     except Exception as exc:  # the exporters' start: a store that cannot open, say
