@@ -25,6 +25,8 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.hostile.server import SPEC, Agent, running_agent
 
+pytestmark = pytest.mark.integration
+
 schema = schemathesis.openapi.from_path(SPEC)
 schema.config.generation.update(
     modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
