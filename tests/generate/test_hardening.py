@@ -58,6 +58,9 @@ def compose_problems(service: str, spec: dict[str, Any]) -> list[str]:
         problems.append(f"{service}: no no-new-privileges")
     if spec.get("privileged"):
         problems.append(f"{service}: privileged")
+    for port in spec.get("ports", []):
+        if not str(port).startswith("127.0.0.1:"):
+            problems.append(f"{service}: port {port} published beyond localhost")
     return problems
 
 
@@ -135,7 +138,7 @@ def test_grafana_admin_password_is_never_the_default(
 
 
 def test_the_checks_catch_a_weakened_service() -> None:
-    weak = {"user": "0:0", "read_only": False, "cap_add": ["NET_ADMIN"], "cap_drop": ["ALL"]}
-    assert len(compose_problems("x", weak)) == 4
+    weak = {"user": "0:0", "read_only": False, "cap_add": ["NET_ADMIN"], "ports": ["3000:3000"]}
+    assert len(compose_problems("x", weak)) == 5
     pod = {"containers": [{"name": "c", "securityContext": {"runAsUser": 0}}]}
     assert len(container_problems(pod)) == 5

@@ -67,7 +67,7 @@ def json_error_for_4xx(
 
 @schema.parametrize()
 @settings(
-    max_examples=20,
+    max_examples=30,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
