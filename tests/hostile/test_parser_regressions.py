@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -11,17 +12,19 @@ import pytest
 
 from agent.config import ConfigError, parse
 from agent.runtime import Exposition
-from exporters.base import SourceError
+from exporters.base import Context, SourceError
 from exporters.config import Duration
 from exporters.cost.aws_cost_explorer import parse_budgets, parse_cost_and_usage, parse_forecast
 from exporters.cost.exports import parse_manifest
-from exporters.dora.config import AlertmanagerIncidents
+from exporters.dora.config import AlertmanagerIncidents, DoraConfig, GitHubSource, GitLabSource
+from exporters.dora.forge import GitHubPoller, GitLabPoller
 from exporters.dora.parse_alertmanager import parse_alertmanager
 from exporters.dora.parse_github import parse_github
 from exporters.dora.parse_gitlab import parse_gitlab
 from exporters.dora.records import BadInput, is_revert
 from tests.cost.support import focus_exporter, poll, scrape, value
 from tests.cost.test_exports import NOV_7, copy_exports
+from tests.hostile import test_forge_properties as forge
 from tests.hostile.test_parser_properties import ENVS, GITHUB, GITLAB, PIPELINE, SHA, WHEN
 
 
@@ -201,4 +204,28 @@ def test_cost_explorer_group_keys_that_are_not_text_are_bad_response() -> None:
     page = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01"}, "Groups": [{"Keys": [5]}]}]}
     with pytest.raises(SourceError) as caught:
         parse_cost_and_usage([page], ("SERVICE",), ("UnblendedCost",), {}, "1")
+    assert caught.value.reason == "bad_response"
+
+
+@pytest.mark.parametrize(
+    ("poller_class", "answers"),
+    [
+        (GitHubPoller, forge.GITHUB | {"/deployments": [None]}),
+        (GitHubPoller, forge.GITHUB | {"/deployments": [{"sha": forge.SHA, "created_at": WHEN}]}),
+        (GitLabPoller, forge.GITLAB | {"/deployments": [{"status": "success", "sha": 5}]}),
+        (GitLabPoller, forge.GITLAB | {"compare": {"commits": "none"}, "commit": []}),
+    ],
+)
+def test_forge_answer_of_the_wrong_shape_is_bad_response(poller_class: Any, answers: Any) -> None:
+    source = (
+        GitHubSource(type="github", name="gh", repo="a/b", service="s")
+        if poller_class is GitHubPoller
+        else GitLabSource(type="gitlab", name="gl", project="a/b", service="s")
+    )
+    ctx = Context(Path("."), clock=lambda: forge.NOW, env={})
+    poller = poller_class(
+        source, DoraConfig(), ctx, forge.Sink(forge.OLD), forge.FakeClient(answers)
+    )
+    with pytest.raises(SourceError) as caught:
+        asyncio.run(poller.poll())
     assert caught.value.reason == "bad_response"
