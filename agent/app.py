@@ -16,6 +16,7 @@ from agent.report import scheduler as report_scheduler
 from agent.runtime import Runtime
 from agent.settings import Settings
 from agent.web.connections import ConnectionStats
+from agent.web.errors import json_errors
 from agent.web.keys import AGENT
 from agent.web.status import status_handler
 from exporters.auth import bearer_ok
@@ -84,7 +85,7 @@ def _runtime(
 def create_app(settings: Settings, exporters: Sequence[Exporter] | None = None) -> web.Application:
     """Build the agent: exporters from the config (or given), poll loops, routes."""
     config = settings.config
-    app = web.Application(client_max_size=config.agent.max_body_bytes)
+    app = web.Application(client_max_size=config.agent.max_body_bytes, middlewares=[json_errors])
     if exporters is None:
         exporters = [build_exporter(name, config, settings.context) for name in settings.exporters]
     status = ReloadStatus(last_success=settings.context.clock())

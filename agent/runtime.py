@@ -88,7 +88,10 @@ class PollLoop:
         started = time.perf_counter()
         try:
             try:
-                await asyncio.wait_for(self.source.poll(), self._timeout)
+                # Not wait_for: on 3.11 it drops a cancel that arrives as the poll ends, and
+                # the loop would then sleep a whole interval through a stop or a reload.
+                async with asyncio.timeout(self._timeout):
+                    await self.source.poll()
             except TimeoutError:
                 # The poll's worker thread, if any, cannot be killed; it finishes on its own.
                 raise SourceError(

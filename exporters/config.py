@@ -39,10 +39,15 @@ class Duration(timedelta):
                 f"invalid duration {text!r}: use Prometheus units like 30s, 5m, 6h, 30d"
             )
         amounts = match.groups()[1::2]
-        seconds = sum(
-            int(n) * _UNITS[u] for n, u in zip(amounts, _UNITS, strict=True) if n is not None
-        )
-        return cls(seconds=seconds)
+        if any(n is not None and len(n) > 20 for n in amounts):
+            raise ValueError(f"duration {text!r} is too long: at most 999999999d")
+        counts = {u: int(n) for n, u in zip(amounts, _UNITS, strict=True) if n is not None}
+        # Whole numbers only, so 840000000d992ms stays exact (a float sum would not).
+        seconds = sum(int(_UNITS[u]) * n for u, n in counts.items() if u != "ms")
+        try:
+            return cls(seconds=seconds, milliseconds=counts.get("ms", 0))
+        except OverflowError:  # past timedelta's 999,999,999 days
+            raise ValueError(f"duration {text!r} is too long: at most 999999999d") from None
 
     @classmethod
     def of(cls, seconds: float) -> Duration:
@@ -50,7 +55,9 @@ class Duration(timedelta):
 
     def prom(self) -> str:
         """Render in the largest exact units, as Prometheus prints durations."""
-        ms = round(self.total_seconds() * 1000)
+        # Exact integer milliseconds: total_seconds() is a float and drops them past ~200y.
+        ms, rest = divmod(self, timedelta(milliseconds=1))
+        ms += rest >= timedelta(microseconds=500)
         if ms == 0:
             return "0s"
         parts = []

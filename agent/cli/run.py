@@ -20,6 +20,7 @@ from agent.exporters_table import EXPORTER_NAMES
 from agent.settings import Settings
 from agent.web.connections import CappedSite
 from agent.web.keys import AGENT
+from agent.web.protocol import AgentRunner
 from exporters.base import Context
 
 from .common import EXIT_INVALID, add_config_arg, load_or_report
@@ -77,7 +78,7 @@ async def start(settings: Settings, listen: str) -> tuple[web.Application, web.A
     _writable(settings.context.data_dir)
     app = create_app(settings)
     agent = settings.config.agent
-    runner = web.AppRunner(
+    runner = AgentRunner(
         app,
         handle_signals=False,
         access_log=None,

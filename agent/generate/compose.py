@@ -29,6 +29,14 @@ from .naming import (
 from .secrets import SecretFile, secret_files
 
 AGENT_USER = f"{AGENT_UID}:{AGENT_UID}"
+# The users the upstream images declare themselves (nobody; grafana with the root group
+# its files belong to), spelled out so no override can run them as root.
+USERS = {
+    "agent": AGENT_USER,
+    "prometheus": "65534:65534",
+    "alertmanager": "65534:65534",
+    "grafana": "472:0",
+}
 HEALTH_PROBE = (
     "import urllib.request; "
     f"urllib.request.urlopen('http://127.0.0.1:{AGENT_PORT}/-/healthy', timeout=3)"
@@ -52,12 +60,24 @@ def _env(entries: list[SecretFile], service: str) -> dict[str, str]:
     return {s.env: s.path for s in entries if s.service == service and s.env}
 
 
-def _hardened(spec: dict[str, Any], secrets: list[dict[str, str]]) -> dict[str, Any]:
+def _hardened(name: str, spec: dict[str, Any], secrets: list[dict[str, str]]) -> dict[str, Any]:
+    """Every service: non-root, read-only root filesystem, no capabilities, no setuid gain.
+
+    Each writes only to its named data volume and a /tmp tmpfs (SECURITY.md).
+    """
+    hardened = {
+        "user": USERS[name],
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "tmpfs": ["/tmp"],
+    }
+    head = {k: v for k, v in spec.items() if k in ("build", "image", "command")}
+    out = head | hardened | {k: v for k, v in spec.items() if k not in head}
     if secrets:
-        spec["secrets"] = secrets
-    spec["security_opt"] = ["no-new-privileges:true"]
-    spec["restart"] = "unless-stopped"
-    return spec
+        out["secrets"] = secrets
+    out["security_opt"] = ["no-new-privileges:true"]
+    out["restart"] = "unless-stopped"
+    return out
 
 
 def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
@@ -65,10 +85,6 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
     agent: dict[str, Any] = {
         "build": {"context": "..", "dockerfile": "Dockerfile"},
         "command": AGENT_COMMAND,
-        "user": AGENT_USER,
-        "read_only": True,
-        "cap_drop": ["ALL"],
-        "tmpfs": ["/tmp"],
         "ports": [f"127.0.0.1:{AGENT_PORT}:{AGENT_PORT}"],
         "volumes": [f"../opslens.yaml:{AGENT_CONFIG_PATH}:ro", f"opslens-data:{AGENT_DATA_DIR}"],
         "healthcheck": _healthcheck(["CMD", "python", "-c", HEALTH_PROBE]),
@@ -116,6 +132,8 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
             "GF_USERS_ALLOW_SIGN_UP": "false",
             "GF_AUTH_ANONYMOUS_ENABLED": "false",
             "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            # The root filesystem is read-only: log to stdout, not /var/log/grafana.
+            "GF_LOG_MODE": "console",
         },
         "ports": ["127.0.0.1:3000:3000"],
         "volumes": [
@@ -133,7 +151,7 @@ def services(config: Config, entries: list[SecretFile]) -> dict[str, Any]:
         "alertmanager": alertmanager,
         "grafana": grafana,
     }
-    return {name: _hardened(spec, _secrets(entries, name)) for name, spec in specs.items()}
+    return {name: _hardened(name, spec, _secrets(entries, name)) for name, spec in specs.items()}
 
 
 def compose_file(config: Config) -> dict[str, Any]:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import contextlib
 import hashlib
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -75,6 +77,31 @@ AUTH = {
 # --- pure parsers -------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _response_shape(operation: str) -> Iterator[None]:
+    """A response of a shape AWS does not document fails the poll as `bad_response`."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:200]
+        raise SourceError(
+            "bad_response", f"{operation} response not understood ({detail})"
+        ) from None
+
+
+def _finite(number: Decimal) -> Decimal:
+    if not number.is_finite():
+        raise ValueError(f"amount {number} is not a finite number")
+    return number
+
+
+def _float(text: Any) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"amount {number} is not a finite number")
+    return number
+
+
 def group_labels(
     group_by: Sequence[str], keys: Sequence[str], tag_labels: Mapping[str, str]
 ) -> dict[str, str]:
@@ -106,7 +133,19 @@ def parse_cost_and_usage(
 
     Every amount is a usage-based charge of one scope (AWS, `account_id`): Cost Explorer
     does not say which records are purchases or corrections without a RECORD_TYPE group.
+    A malformed page raises SourceError `bad_response`.
     """
+    with _response_shape("GetCostAndUsage"):
+        return _cost_and_usage(pages, group_by, metrics, tag_labels, account_id)
+
+
+def _cost_and_usage(
+    pages: Iterable[Mapping[str, Any]],
+    group_by: Sequence[str],
+    metrics: Sequence[str],
+    tag_labels: Mapping[str, str],
+    account_id: str | None,
+) -> Ledger:
     ledger: Ledger = {}
     for page in pages:
         for result in page.get("ResultsByTime", []):
@@ -115,33 +154,49 @@ def parse_cost_and_usage(
             if not group_by:
                 groups = [{"Keys": [], "Metrics": result.get("Total", {})}]
             for group in groups:
-                labels = group_labels(group_by, group.get("Keys", []), tag_labels)
+                keys = group.get("Keys", [])
+                if not all(isinstance(k, str) for k in keys):
+                    raise ValueError(f"group keys {keys!r:.80} are not all strings")
+                labels = group_labels(group_by, keys, tag_labels)
                 for metric in metrics:
                     amount = group.get("Metrics", {}).get(metric)
                     if amount is None:
                         continue
+                    unit = amount.get("Unit", "USD")
+                    if not isinstance(unit, str):
+                        raise ValueError(f"unit {unit!r:.80} is not a string")
                     key = (
                         PROVIDER,
                         labels.get("account", account_id or ""),
                         labels.get("service", ""),
                         labels.get("region", ""),
-                        amount.get("Unit", "USD"),
+                        unit,
                         COST_TYPES[metric],
                         CHARGE_CATEGORY,
                         *(labels.get(label, "") for label in tag_labels),
                     )
                     series = ledger.setdefault(Line(key, account_id or "", "", USAGE), {})
-                    series[day] = series.get(day, Decimal(0)) + Decimal(amount["Amount"])
+                    value = _finite(Decimal(amount["Amount"]))
+                    series[day] = series.get(day, Decimal(0)) + value
     return ledger
 
 
 def parse_forecast(response: Mapping[str, Any]) -> float:
-    """The total of a GetCostForecast response."""
-    return float(response["Total"]["Amount"])
+    """The total of a GetCostForecast response; SourceError `bad_response` when malformed."""
+    with _response_shape("GetCostForecast"):
+        return _float(response["Total"]["Amount"])
 
 
 def parse_budgets(pages: Iterable[Mapping[str, Any]]) -> tuple[BudgetStatus, ...]:
-    """DescribeBudgets pages → monthly and daily cost budgets (others have no period label)."""
+    """DescribeBudgets pages → monthly and daily cost budgets (others have no period label).
+
+    A malformed page raises SourceError `bad_response`.
+    """
+    with _response_shape("DescribeBudgets"):
+        return _budgets(pages)
+
+
+def _budgets(pages: Iterable[Mapping[str, Any]]) -> tuple[BudgetStatus, ...]:
     out = []
     for page in pages:
         for b in page.get("Budgets", []):
@@ -157,9 +212,9 @@ def parse_budgets(pages: Iterable[Mapping[str, Any]]) -> tuple[BudgetStatus, ...
                     name=b["BudgetName"],
                     period=period,
                     currency=limit.get("Unit", "USD"),
-                    limit=float(limit["Amount"]),
-                    spent=float(actual),
-                    forecast=float(forecast),
+                    limit=_float(limit["Amount"]),
+                    spent=_float(actual),
+                    forecast=_float(forecast),
                 )
             )
     return tuple(sorted(out, key=lambda b: b.name))

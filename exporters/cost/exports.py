@@ -84,7 +84,13 @@ class Manifest:
 
 def parse_manifest(path: str, text: str) -> Manifest | None:
     """Read an Azure or AWS export manifest; None for any other JSON; ValueError if broken."""
-    doc = json.loads(text)
+    try:
+        return _manifest(path, json.loads(text))
+    except (KeyError, TypeError, OverflowError, RecursionError, AttributeError) as exc:
+        raise ValueError(f"not an export manifest ({type(exc).__name__}: {exc})") from None
+
+
+def _manifest(path: str, doc: object) -> Manifest | None:
     if not isinstance(doc, dict):
         return None
     if isinstance(doc.get("blobs"), list) and isinstance(doc.get("runInfo"), dict):

@@ -14,11 +14,12 @@ The same pollers run in the agent (recent window) and in `opslens backfill dora`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import urllib.parse
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -66,6 +67,16 @@ class Found:
     finished_at: float
     sha: str
     ref: str
+
+
+@contextlib.contextmanager
+def _response_shape() -> Iterator[None]:
+    """An API answer of a shape the forge does not document fails the poll as `bad_response`."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:200]
+        raise SourceError("bad_response", f"unexpected API response ({detail})") from None
 
 
 def _time(value: Any, where: str) -> float:
@@ -135,14 +146,16 @@ class ForgePoller:
     async def poll(self) -> None:
         now = self._ctx.clock()
         since = (self._last_success or now - FIRST_LOOKBACK + OVERLAP) - OVERLAP
-        await self.sync(since)
-        await self.complete()
+        with _response_shape():
+            await self.sync(since)
+            await self.complete()
         self._last_success = now
 
     async def backfill(self, since: float, progress: Progress | None = None) -> str:
         """Sync history since `since`; say how much was found and how long limits held us."""
-        count = await self.sync(since, progress)
-        await self.complete()
+        with _response_shape():
+            count = await self.sync(since, progress)
+            await self.complete()
         waited = sum(self.client.waits)
         return f"{count} deployments" + (
             f", waited {waited:.0f}s for rate limits" if waited else ""

@@ -68,6 +68,10 @@ def parse_alertmanager(
         labels = alert.get("labels")
         if not isinstance(labels, dict):
             raise BadInput(f"{where}.labels", "expected an object")
+        # Alertmanager label values are always strings: anything else is not Alertmanager.
+        for name, value in labels.items():
+            if not isinstance(value, str):
+                raise BadInput(f"{where}.labels.{name}", "expected a string")
         status = alert.get("status")
         if status not in ("firing", "resolved"):
             raise BadInput(f"{where}.status", "expected 'firing' or 'resolved'")

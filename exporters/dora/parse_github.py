@@ -54,6 +54,15 @@ def field(payload: dict[str, Any], key: str, where: str) -> Any:
     return value
 
 
+def labels_of(value: Any, where: str) -> list[Any]:
+    """A request's `labels`: absent or null is none, anything but a list is a 400."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadInput(where, "expected a list")
+    return value
+
+
 def repo_name(payload: Any) -> str | None:
     repo = payload.get("repository") if isinstance(payload, dict) else None
     name = repo.get("full_name") if isinstance(repo, dict) else None
@@ -134,7 +143,7 @@ def parse_github(
         at = parse_time(
             field(status, "created_at", "deployment_status"), "deployment_status.created_at", now
         )
-        records.append(_deployment(source, dep, state, at, str(env)))
+        records.append(_deployment(source, dep, state, at, env))
     elif event == "deployment" and signal == "deployment_status":
         dep = obj(payload, "deployment")
         env = label_value(field(dep, "environment", "deployment"), "deployment.environment")
@@ -192,7 +201,7 @@ def pr_commit(service: str, pr: dict[str, Any]) -> Commit:
     number = field(pr, "number", "pull_request")
     labels = {
         str(label.get("name", "")).lower()
-        for label in pr.get("labels") or []
+        for label in labels_of(pr.get("labels"), "pull_request.labels")
         if isinstance(label, dict)
     }
     head = sub(pr, "head")

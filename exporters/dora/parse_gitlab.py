@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import Any
 
 from .config import GitLabSource
-from .parse_github import field, obj, push_commits, sub
+from .parse_github import field, labels_of, obj, push_commits, sub
 from .records import (
     HOTFIX_LABELS,
     HOTFIX_REF,
@@ -111,7 +111,8 @@ def _merged(payload: dict[str, Any], attrs: dict[str, Any], service: str) -> lis
     if not sha:
         return []
     iid = field(attrs, "iid", "object_attributes")
-    labels = payload.get("labels") or attrs.get("labels") or []
+    where = "labels" if payload.get("labels") else "object_attributes.labels"
+    labels = labels_of(payload.get("labels") or attrs.get("labels"), where)
     names = {str(label.get("title", "")).lower() for label in labels if isinstance(label, dict)}
     branch = attrs.get("source_branch") if isinstance(attrs.get("source_branch"), str) else ""
     rework = bool(names & HOTFIX_LABELS) or bool(HOTFIX_REF.search(branch or ""))

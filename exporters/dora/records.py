@@ -257,8 +257,9 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def is_revert(message: str | None) -> bool:
-    return bool(message and REVERT_MESSAGE.search(message))
+def is_revert(message: Any) -> bool:
+    """Whether a commit message says it reverts; a message that is not text does not."""
+    return isinstance(message, str) and bool(REVERT_MESSAGE.search(message))
 
 
 def change_start(
