@@ -142,7 +142,11 @@ def _pipeline(
         env = build.get("environment") if isinstance(build, dict) else None
         if not isinstance(env, dict) or env.get("action") != "start":
             continue
-        if label_value(env.get("name"), f"builds[{i}].environment.name") not in envs:
+        name = env.get("name")
+        if (
+            not isinstance(name, str)
+            or label_value(name, f"builds[{i}].environment.name") not in envs
+        ):
             continue
         status = STATUS.get(str(build.get("status")))
         if status is None:

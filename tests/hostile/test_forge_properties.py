@@ -21,7 +21,7 @@ from tests.hostile.strategies import payloads
 SHA = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 OLD = "1f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 WHEN = "2026-11-20T10:00:00Z"
-NOW = 1_795_000_000.0  # 2026-11-19: the templates' deployments are recent
+NOW = 1_795_212_000.0  # 2026-11-20 22:00: the templates' deployments are recent, not ahead
 
 GITHUB_COMMIT = {"sha": SHA, "commit": {"author": {"date": WHEN}, "message": "Fix (#12)"}}
 GITHUB = {
