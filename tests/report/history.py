@@ -109,6 +109,8 @@ CONFIG = """\
 version: 1
 project: acme
 cost:
+  # The report links to the cost dashboard, which a config without a cost source lacks.
+  sources: [{{type: focus, name: bills, path: "bills/*.csv"}}]
   budgets:
     - {{name: total-monthly, amount: 25000, period: monthly, thresholds: [0.8, 1.0]}}
     - {{name: payments-monthly, amount: 4000, match: {{team: payments}}, thresholds: [0.8, 1.0]}}
