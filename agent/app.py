@@ -65,11 +65,13 @@ class AgentState:
 
 
 def _runtime(exporters: Sequence[Exporter], settings: Settings, status: ReloadStatus) -> Runtime:
+    timeout = settings.config.agent.poll_timeout
     return Runtime(
         exporters,
         clock=settings.context.clock,
         agent_collectors=[status],
         agent_generation=lambda: status.attempts,
+        poll_timeout=timeout.total_seconds() if timeout is not None else None,
     )
 
 

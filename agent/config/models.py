@@ -45,6 +45,9 @@ class AgentConfig(Strict):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # A sender that stops half-way is answered 408 after this, and its connection freed.
     body_timeout: Duration = Duration.parse("30s")
+    # Longest one poll may run before it fails with reason `timeout`; unset, the source's
+    # interval clamped to 60s..15m (a large FOCUS export may take longer than its interval).
+    poll_timeout: Duration | None = None
 
     _listen = field_validator("listen")(classmethod(lambda cls, v: _hostport(v)))
 
