@@ -10,7 +10,6 @@ Each fetch re-reads the trailing `refresh_days` because AWS revises recent days
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import hashlib
 import json
@@ -37,7 +36,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from exporters.base import Clock, SourceError
+from exporters.base import Clock, OneThread, SourceError
 
 from .config import AwsCostExplorerSource
 from .model import USAGE, BudgetStatus, Ledger, Line
@@ -330,6 +329,7 @@ class CostExplorerPoller:
         self._operations = ["GetCostAndUsage"] + (["GetCostForecast"] if config.forecast else [])
         self._cap_logged: date | None = None
         self._last: CostExplorerData | None = None
+        self._thread = OneThread()
         # Anything that changes what a fetch returns invalidates the disk cache.
         shape = {
             # 2: ledger lines carry charge_category and the billing account.
@@ -348,7 +348,7 @@ class CostExplorerPoller:
         return self._interval
 
     async def poll(self) -> None:
-        await asyncio.to_thread(self.poll_sync)
+        await self._thread.run(self.poll_sync)
 
     def poll_sync(self) -> None:
         now = self._clock()

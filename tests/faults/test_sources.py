@@ -216,7 +216,13 @@ def check_fault(
     reason: str,
     inject: Callable[[], None],
     clear: Callable[[], None],
+    stranded: bool = False,
 ) -> None:
+    """Break one source, check it is down with its data kept, repair it, see it recover.
+
+    `stranded`: the poll blocks a worker thread that cannot be stopped; the next polls
+    must fail at once instead of stranding one more thread each.
+    """
     agent = rig.agent
     # DORA data reaches /metrics with the store's next snapshot (every 15 s at most).
     before = wait_until(
@@ -270,6 +276,9 @@ def check_fault(
         )
         assert time.time() - last > 1.0  # its data age grows
         assert agent.alive
+        if stranded:
+            line = f"source {exporter}/{source} failed (timeout: the previous poll is still running"
+            wait_until(lambda: line in agent.log(), 10, line)
     finally:
         clear()
     recovered = agent.wait_for(
@@ -293,7 +302,7 @@ def test_cost_explorer_fault(rig: Rig, fault: str) -> None:
     def clear() -> None:
         fake.fault = None
 
-    check_fault(rig, "cost", f"ce-{fault}", CE_FAULTS[fault], inject, clear)
+    check_fault(rig, "cost", f"ce-{fault}", CE_FAULTS[fault], inject, clear, fault == "hang")
 
 
 @pytest.mark.parametrize("forge", ["github", "gitlab"])
@@ -317,7 +326,7 @@ def test_forge_fault(rig: Rig, forge: str, fault: str) -> None:
 @pytest.mark.parametrize("source", ["focus-truncated", "focus-vanish", "focus-dir", "focus-fifo"])
 def test_focus_file_fault(rig: Rig, source: str) -> None:
     inject, clear, reason = focus_fault(rig.root, source)
-    check_fault(rig, "cost", source, reason, inject, clear)
+    check_fault(rig, "cost", source, reason, inject, clear, source == "focus-fifo")
 
 
 def test_git_repository_vanishes(rig: Rig) -> None:
