@@ -32,6 +32,19 @@ from tests.dora.fakes import FakeCommit, FakeDeployment, Forge, GitHubFake, GitL
 from tests.support.procs import free_port
 
 T = TypeVar("T")
+# The agent's environment: fake AWS credentials (boto3 must never find real ones) and
+# the forge fakes' tokens and webhook secrets.
+ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "GH_TOKEN": "gh-token",
+    "GL_TOKEN": "gl-token",
+    "GH_HOOK": "gh-hook-secret",
+    "GL_HOOK": "gl-hook-secret",
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -21,8 +21,7 @@ import pytest
 from tests.support.agent import Agent, pick
 from tests.support.waiting import wait_until
 
-from .rigs import FakeCostExplorer
-from .test_sources import ENV
+from .rigs import ENV, FakeCostExplorer
 
 pytestmark = pytest.mark.integration
 

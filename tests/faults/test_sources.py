@@ -26,6 +26,7 @@ from tests.support.agent import Agent, Samples, pick
 from tests.support.waiting import wait_until
 
 from .rigs import (
+    ENV,
     FakeCostExplorer,
     FaultyGitHub,
     FaultyGitLab,
@@ -41,17 +42,6 @@ POLL_TIMEOUT = 8  # seconds: longer than a rate-limited forge poll (6 attempts, 
 CE_FAULTS = {"throttle": "throttled", "server": "server_error", "hang": "timeout", "auth": "auth"}
 FORGE_FAULTS = {"server": "server_error", "ratelimit": "throttled", "hang": "timeout"}
 PROBE_FAULTS = ("refuse", "hang", "expired")
-ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    "GH_TOKEN": "gh-token",
-    "GL_TOKEN": "gl-token",
-    "GH_HOOK": "gh-hook-secret",
-    "GL_HOOK": "gl-hook-secret",
-}
 
 
 @dataclass
