@@ -104,24 +104,33 @@ async def scraper(
 
 
 async def webhooks(
-    session: aiohttp.ClientSession, url: str, until: float, rate: float, out: Figures
+    session: aiohttp.ClientSession,
+    url: str,
+    until: float,
+    rate: float,
+    out: Figures,
+    ids: int | None,
 ) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     n = 0
     next_at = time.monotonic()
+    # Each id gets one fixed time, so a repeated delivery restates it (a duplicate, 200).
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     while next_at < until:
         n += 1
-        finished = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+        # With `ids`, deliveries repeat: the store stops growing, the ingest path does not.
+        key = n % ids if ids else n
+        finished = t0 + dt.timedelta(seconds=key / rate)
         event = {
             "kind": "deployment",
-            "id": f"soak-{n}",
-            "service": SERVICES[n % len(SERVICES)],
+            "id": f"soak-{key}",
+            "service": SERVICES[key % len(SERVICES)],
             "environment": "production",
-            "status": "success" if n % 10 else "failure",
+            "status": "success" if key % 10 else "failure",
             "finished_at": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "commits": [
                 {
-                    "sha": f"{n:040x}",
+                    "sha": f"{key:040x}",
                     "committed_at": (finished - dt.timedelta(hours=2)).strftime(
                         "%Y-%m-%dT%H:%M:%SZ"
                     ),
@@ -159,7 +168,7 @@ async def seed(session: aiohttp.ClientSession, url: str) -> int:
     return len(events)
 
 
-async def drive(base: str, pid: int, minutes: float, warmup: float, rate: float) -> Figures:
+async def drive(base: str, pid: int, minutes: float, rate: float, ids: int | None) -> Figures:
     out = Figures()
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -172,7 +181,7 @@ async def drive(base: str, pid: int, minutes: float, warmup: float, rate: float)
         until = started + minutes * 60
         await asyncio.gather(
             *(scraper(session, f"{base}/metrics", until, out, record=True) for _ in range(3)),
-            webhooks(session, f"{base}/api/v1/events", until, rate, out),
+            webhooks(session, f"{base}/api/v1/events", until, rate, out, ids),
             sampler(pid, started, until, out),
         )
     out.idle_p99 = pct(idle, 0.99)  # type: ignore[attr-defined]
@@ -193,6 +202,10 @@ def report(out: Figures, minutes: float, warmup: float) -> bool:
     print(f"RSS: start {out.rss[0][1] / mib:.1f} MiB, after warm-up {base_rss / mib:.1f} MiB,")
     print(f"     end {end_rss / mib:.1f} MiB, peak after warm-up {peak / mib:.1f} MiB")
     print(f"RSS growth after warm-up: {growth * 100:+.1f} % (target <= +10 %)")
+    per_minute = {int(t // 60): b for t, b in out.rss}
+    print(
+        "RSS by minute (MiB): " + " ".join(f"{b / mib:.1f}" for _, b in sorted(per_minute.items()))
+    )
     print(
         f"scrapes: {len(out.scrape_seconds)}, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms "
         f"(idle p99 {idle_p99 * 1000:.1f} ms, ratio {p99 / idle_p99:.2f})"
@@ -211,6 +224,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0, help="minutes before RSS counts")
     parser.add_argument("--rate", type=float, default=25.0, help="webhook events per second")
+    parser.add_argument(
+        "--ids", type=int, default=None, help="cycle through this many event ids (no growth)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="opslens-soak-"))
     config = soak_config(work)
@@ -236,7 +252,7 @@ def main() -> int:
                 raise SystemExit("the agent did not get ready in 60 s")
             time.sleep(0.2)
         print(f"agent pid {proc.pid} on {base}; {os.cpu_count()} CPUs")
-        out = asyncio.run(drive(base, proc.pid, args.minutes, args.warmup, args.rate))
+        out = asyncio.run(drive(base, proc.pid, args.minutes, args.rate, args.ids))
         ok = report(out, args.minutes, args.warmup)
         if proc.poll() is not None:
             print(f"the agent died with {proc.returncode}")
