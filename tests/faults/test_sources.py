@@ -54,7 +54,7 @@ class Rig:
     probes: dict[str, ProbeTarget]
 
 
-def config(rig_root: Path, ce: dict, github: dict, gitlab: dict, probes: dict) -> str:
+def config(ce: dict, github: dict, gitlab: dict, probes: dict) -> str:
     cost = [
         f"    - {{type: aws_cost_explorer, name: ce-{f}, endpoint_url: '{fake.url}', "
         "cost_types: [UnblendedCost], lookback_days: 10, refresh_days: 3}"
@@ -131,7 +131,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         (root / "focus/dir/costs.csv").write_text(focus_csv("svc-focus-dir"))
         (root / "focus/fifo/costs.csv").write_text(focus_csv("svc-focus-fifo"))
         git_repo(root / "repos/vanish")
-        agent = Agent(root, config(root, ce, github, gitlab, probes), env=ENV)
+        agent = Agent(root, config(ce, github, gitlab, probes), env=ENV)
         stack.callback(agent.stop)
         agent.start(timeout=60)
         yield Rig(agent, root, ce, github, gitlab, probes)
@@ -246,6 +246,12 @@ def check_fault(
         )
         assert last is not None
         assert data_value(broken, source) == good, "the last good data is no longer served"
+        down = {
+            dict(ls)["source"]
+            for (n, ls), v in broken.items()
+            if n == "opslens_source_up" and v == 0
+        }
+        assert down == {source}, "a fault in one source spilled over to others"
         # A second look half a second later: still down, same data, the same old last success.
         seen_down = time.time()
         later = wait_until(
