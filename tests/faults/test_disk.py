@@ -4,8 +4,12 @@ The data directory is a small tmpfs mounted for the test (root only; under CI=tr
 machine that cannot mount fails the test rather than skipping it). Filling it leaves
 SQLite no room to commit: every delivery must be answered 503 with a JSON error (the
 sender retries), nothing acknowledged is lost, nothing refused is half-stored, and once
-space returns the same deliveries are stored without a restart. A data directory that is
-read-only at start is refused with one clear line, not a traceback.
+space returns the same deliveries are stored without a restart. A filesystem that turns
+read-only under the running agent (a loop-mounted ext4 with `errors=remount-ro` and an
+injected error, as the kernel does on a disk fault; `mount -o remount,ro` is refused
+while the store is open for writing) gets the same 503s, and after fsck and a restart
+every acknowledged event is there. A data directory that is read-only at start is
+refused with one clear line, not a traceback.
 """
 
 from __future__ import annotations
@@ -154,3 +158,62 @@ def test_read_only_data_dir_at_start_is_one_clear_line(tmp_path: Path) -> None:
             status, _ = agent.request("POST", "/api/v1/events", events("rw", 3), HEADERS)
             assert status == 200
             agent.wait_for("dora_deployments_total", 3.0, service="checkout")
+
+
+@contextlib.contextmanager
+def ext4(path: Path, image: Path) -> Iterator[str]:
+    """A small loop-mounted ext4 that turns read-only on its first error, like a real disk."""
+    subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+    path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        ["mount", "-o", "loop,errors=remount-ro", str(image), str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        message = f"cannot loop-mount an ext4 image (needs root): {result.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    device = subprocess.run(
+        ["findmnt", "-n", "-o", "SOURCE", str(path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        yield os.path.basename(device)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_data_dir_turning_read_only_answers_503_and_keeps_every_ack(tmp_path: Path) -> None:
+    agent = Agent(tmp_path / "run", CONFIG, exporters="dora", env={"DISK_EVENTS_TOKEN": TOKEN})
+    image = tmp_path / "disk.img"
+    with ext4(agent.data_dir, image) as device:
+        with agent.start():
+            status, _ = agent.request("POST", "/api/v1/events", events("before", 50), HEADERS)
+            assert status == 200
+            agent.wait_for("dora_deployments_total", 50.0, service="checkout")
+
+            # What the kernel does on a disk error: the filesystem goes read-only under it.
+            Path(f"/sys/fs/ext4/{device}/trigger_fs_error").write_text("opslens test")
+            refused = events("ro", 20)
+            status, body = agent.request("POST", "/api/v1/events", refused, HEADERS)
+            assert status == 503, body
+            assert "retry" in json.loads(body)["error"]
+            assert deployments(agent) == 50.0
+            assert agent.request("GET", "/-/healthy")[0] == 200
+            assert agent.alive
+        # Repaired and mounted again (fsck, remount), the agent restarts on the same store.
+        subprocess.run(["umount", str(agent.data_dir)], check=True)
+        subprocess.run(["e2fsck", "-fy", str(image)], capture_output=True, check=False)
+        subprocess.run(["mount", "-o", "loop", str(image), str(agent.data_dir)], check=True)
+        with agent.start():
+            agent.wait_for("dora_deployments_total", 50.0, service="checkout")
+            status, body = agent.request("POST", "/api/v1/events", refused, HEADERS)
+            assert status == 200, body
+            agent.wait_for("dora_deployments_total", 70.0, service="checkout")
+        store = sqlite3.connect(agent.data_dir / "dora" / "events.db")
+        assert store.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert store.execute("SELECT count(*) FROM deployments").fetchone() == (70,)
+        store.close()
+    assert "Traceback" not in agent.log()
