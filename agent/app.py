@@ -73,12 +73,14 @@ def _runtime(
     status: ReloadStatus,
     connections: ConnectionStats,
 ) -> Runtime:
+    timeout = settings.config.agent.poll_timeout
     return Runtime(
         exporters,
         clock=settings.context.clock,
         agent_collectors=[status, connections],
         # Both only grow, so their sum changes whenever either does.
         agent_generation=lambda: status.attempts + connections.refused,
+        poll_timeout=timeout.total_seconds() if timeout is not None else None,
     )
 
 

@@ -231,10 +231,15 @@ class Runtime:
         clock: Clock = time.time,
         agent_collectors: Sequence[object] = (),
         agent_generation: Callable[[], int] = lambda: 0,
+        poll_timeout: float | None = None,
     ):
         self.exporters = list(exporters)
         self._agent_generation = agent_generation
-        self.loops = [PollLoop(s, clock=clock) for e in self.exporters for s in e.pollers]
+        self.loops = [
+            PollLoop(s, clock=clock, timeout=poll_timeout)
+            for e in self.exporters
+            for s in e.pollers
+        ]
         self._tasks: list[asyncio.Task[None]] = []
         self.endpoint = MetricsEndpoint(
             [

@@ -7,6 +7,7 @@ layer or the agent: exporters stay usable and testable on their own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -29,6 +30,29 @@ class SourceError(Exception):
         super().__init__(message)
         self.reason = reason
         self.retry_after = retry_after
+
+
+class OneThread:
+    """Run a source's blocking poll in a worker thread, never two at once.
+
+    A poll that outlives the agent's poll timeout keeps its thread: a thread cannot be
+    killed, and a read of a FIFO or a hung NFS file may never return. Starting the next
+    poll beside it would strand one more worker per attempt until the shared pool, which
+    also renders `/metrics`, has none left; failing fast keeps it to one per source.
+    """
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[None] | None = None
+
+    async def run(self, work: Callable[[], None]) -> None:
+        if self._running is not None and not self._running.done():
+            raise SourceError("timeout", "the previous poll is still running")
+        self._running = asyncio.get_running_loop().run_in_executor(None, work)
+        # A late end after a timeout has nobody awaiting it: its outcome is already moot.
+        self._running.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # Shielded: a timed-out caller is cancelled, the thread's future stays pending
+        # until the thread really ends.
+        await asyncio.shield(self._running)
 
 
 @runtime_checkable

@@ -50,6 +50,9 @@ class AgentConfig(Strict):
     max_connections: int = Field(default=200, ge=1, le=100_000)
     # A keep-alive connection idle this long is closed (Prometheus scrapes every few seconds).
     idle_timeout: Duration = Duration.parse("75s")
+    # Longest one poll may run before it fails with reason `timeout`; unset, the source's
+    # interval clamped to 60s..15m (a large FOCUS export may take longer than its interval).
+    poll_timeout: Duration | None = None
 
     _listen = field_validator("listen")(classmethod(lambda cls, v: _hostport(v)))
 

@@ -10,7 +10,6 @@ Each fetch re-reads the trailing `refresh_days` because AWS revises recent days
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import contextlib
 import hashlib
@@ -39,7 +38,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from exporters.base import Clock, SourceError
+from exporters.base import Clock, OneThread, SourceError
 
 from .config import AwsCostExplorerSource
 from .model import USAGE, BudgetStatus, Ledger, Line
@@ -385,6 +384,7 @@ class CostExplorerPoller:
         self._operations = ["GetCostAndUsage"] + (["GetCostForecast"] if config.forecast else [])
         self._cap_logged: date | None = None
         self._last: CostExplorerData | None = None
+        self._thread = OneThread()
         # Anything that changes what a fetch returns invalidates the disk cache.
         shape = {
             # 2: ledger lines carry charge_category and the billing account.
@@ -403,7 +403,7 @@ class CostExplorerPoller:
         return self._interval
 
     async def poll(self) -> None:
-        await asyncio.to_thread(self.poll_sync)
+        await self._thread.run(self.poll_sync)
 
     def poll_sync(self) -> None:
         now = self._clock()

@@ -14,7 +14,6 @@ placeholder is counted under `DEFAULT_REASONS`.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import glob
 import gzip
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from exporters.base import SourceError
+from exporters.base import OneThread, SourceError
 
 from . import exports
 from .exports import Manifest, parse_manifest
@@ -673,13 +672,14 @@ class FocusPoller:
         self._dropped: Counter[str] = Counter(dict.fromkeys(DROP_REASONS.values(), 0))
         self._defaulted: Counter[str] = Counter(dict.fromkeys(DEFAULT_REASONS, 0))
         self.detail: str | None = None
+        self._thread = OneThread()
 
     @property
     def interval(self) -> float:
         return self._interval
 
     async def poll(self) -> None:
-        await asyncio.to_thread(self.poll_sync)
+        await self._thread.run(self.poll_sync)
 
     def _manifest_files(self) -> list[str]:
         base = os.path.expanduser(self._pattern)

@@ -4,7 +4,8 @@ Pagination follows `Link: <…>; rel="next"`. Rate limits: a 403/429 waits `Retr
 seconds when given, else until `X-RateLimit-Reset`/`RateLimit-Reset` when the remaining
 quota is 0, else a minute (GitHub's rule for secondary limits), doubling on repeats. A
 response that leaves 0 requests makes the next call wait for the reset. Waits longer
-than `max_wait` fail the poll with `retry_after`, so the agent's loop waits instead.
+than `max_wait` fail the poll with `retry_after`, so the agent's loop waits instead. A 5xx
+is retried once after a second; a second 5xx fails the poll with reason `server_error`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from exporters.base import Clock, SourceError
 
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 SECONDARY_WAIT = 60.0
+SERVER_ERROR_WAIT = 1.0
 
 
 def next_link(header: str | None) -> str | None:
@@ -85,7 +87,8 @@ class ApiClient:
         if not url.startswith(("http://", "https://")):
             url = f"{self.base_url}{url}"
         throttled = 0
-        for attempt in range(self._max_attempts):
+        server_errors = 0
+        for _attempt in range(self._max_attempts):
             if (pause := self._resume_at - self._clock()) > 0:
                 await self._wait(pause)
             self.requests += 1
@@ -116,7 +119,12 @@ class ApiClient:
             if status == 404:
                 raise SourceError("not_found", f"GET {url}: HTTP 404")
             if status >= 500:
-                await self._wait(min(2.0**attempt, 30.0))
+                # One retry rides out a blip; a forge that stays down fails the poll now,
+                # and the agent's loop backs off instead of this request.
+                server_errors += 1
+                if server_errors > 1:
+                    raise SourceError("server_error", f"GET {url}: HTTP {status}")
+                await self._wait(SERVER_ERROR_WAIT)
                 continue
             if status >= 400:
                 raise SourceError("http", f"GET {url}: HTTP {status}")
