@@ -128,6 +128,7 @@ class DoraExporter:
         self._debounce = debounce
         self._reader: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._computing: asyncio.Future[Snapshot] | None = None
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_compute_seconds = 0.0
@@ -167,6 +168,8 @@ class DoraExporter:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._computing is not None:
+            await asyncio.gather(self._computing, return_exceptions=True)
         for poller in self._source_pollers:
             await poller.close()
         await self.store.stop()
@@ -178,7 +181,10 @@ class DoraExporter:
         """Recompute the snapshot from the store in a thread; the event loop keeps serving."""
         async with self._lock:
             self._dirty.clear()
-            self._snapshot = await asyncio.to_thread(self._compute)
+            # Shielded and kept: a cancelled caller leaves the thread reading, and stop()
+            # must wait for it before closing the reader under it (SQLite would crash).
+            self._computing = asyncio.ensure_future(asyncio.to_thread(self._compute))
+            self._snapshot = await asyncio.shield(self._computing)
             self._generation += 1
 
     def _compute(self) -> Snapshot:
