@@ -16,12 +16,13 @@ import email
 import email.policy
 import json
 import logging
-import signal
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from exporters.app.demo import until_signalled
 
 log = logging.getLogger("opslens.demo.inbox")
 
@@ -173,12 +174,8 @@ async def serve(listen: str, smtp: str) -> None:
     host, _, port = listen.rpartition(":")
     await web.TCPSite(runner, host, int(port)).start()
     server = await start_smtp(inbox, smtp)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
         server.close()
         await runner.cleanup()

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import datetime as dt
 import ipaddress
-import signal
 import ssl
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from exporters.app.demo import until_signalled
 
 DEFAULT_LISTEN = "127.0.0.1:10481"
 
@@ -83,12 +84,8 @@ async def serve(listen: str, context: ssl.SSLContext) -> None:
     runner = web.AppRunner(app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, int(port), ssl_context=context).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
         await runner.cleanup()
 

@@ -289,6 +289,15 @@ def load_url(listen: str) -> str:
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
+async def until_signalled() -> None:
+    """Return on SIGINT or SIGTERM (the demo's processes are stopped by `opslens up`)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 async def serve(listen: str, rate: float | None) -> None:
     """Serve the demo until SIGINT/SIGTERM."""
     load = LoadGenerator(load_url(listen), rate) if rate else None
@@ -297,12 +306,8 @@ async def serve(listen: str, rate: float | None) -> None:
     host, _, port = listen.rpartition(":")
     await web.TCPSite(runner, host.strip("[]") or None, int(port)).start()
     log.info("demo shop-api on http://%s/ (metrics at /metrics, load %s req/s)", listen, rate or 0)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
         await runner.cleanup()
 
