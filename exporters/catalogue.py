@@ -67,6 +67,7 @@ APP = (
     "probe_duration_seconds",
     "probe_http_status_code",
     "probe_ssl_earliest_cert_expiry",
+    "opslens_probe_failure",
 )
 
 # Series every Prometheus scrape adds on its own.

@@ -44,6 +44,26 @@ class ProbeResult:
     status_code: int = 0
     cert_expiry: float | None = None
     error: str | None = field(default=None, compare=False)
+    # Why it failed, one of FAILURE_REASONS; None when it succeeded.
+    reason: str | None = None
+
+
+# `opslens_probe_failure{reason}`: a closed set, so a failing probe adds one series.
+FAILURE_REASONS = ("timeout", "refused", "tls", "dns", "connection", "status")
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Classify a client error: a certificate, a refused port, a name that does not resolve."""
+    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+        return "tls"
+    if isinstance(exc, ssl.SSLError):
+        return "tls"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns"
+    cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(cause, ConnectionRefusedError):
+        return "refused"
+    return "connection"
 
 
 def cert_expiry(ssl_object: Any) -> float | None:
@@ -123,13 +143,23 @@ class Prober:
                             break
         except TimeoutError:
             expiry = _PEER_CERT_EXPIRY.get()
-            return ProbeResult(False, time.perf_counter() - start, status, expiry, "timeout")
+            duration = time.perf_counter() - start
+            return ProbeResult(False, duration, status, expiry, "timeout", "timeout")
         except (aiohttp.ClientError, OSError) as exc:
             expiry = _PEER_CERT_EXPIRY.get()
             error = f"{type(exc).__name__}: {exc}"
-            return ProbeResult(False, time.perf_counter() - start, status, expiry, error)
+            duration = time.perf_counter() - start
+            return ProbeResult(False, duration, status, expiry, error, failure_reason(exc))
         duration = time.perf_counter() - start
-        return ProbeResult(status in spec.expect_status, duration, status, expiry)
+        ok = status in spec.expect_status
+        return ProbeResult(
+            ok,
+            duration,
+            status,
+            expiry,
+            None if ok else f"status {status}",
+            None if ok else "status",
+        )
 
 
 class ProbePoller:
@@ -186,6 +216,12 @@ class ProbeCollector:
             "HTTP status of the final response, 0 when none arrived (opslens probe).",
             labels=labels,
         )
+        failure = GaugeMetricFamily(
+            "opslens_probe_failure",
+            "1 while the latest probe failed, labelled with why: timeout, refused, tls, dns, "
+            "connection or status (opslens probe).",
+            labels=[*labels, "reason"],
+        )
         expiry = GaugeMetricFamily(
             "probe_ssl_earliest_cert_expiry",
             "Unix time the earliest certificate of the peer's chain expires (opslens probe).",
@@ -201,5 +237,7 @@ class ProbeCollector:
             status.add_metric(key, result.status_code)
             if result.cert_expiry is not None:
                 expiry.add_metric(key, result.cert_expiry)
+            if result.reason is not None:
+                failure.add_metric([*key, result.reason], 1.0)
         # Families without samples (no probe has run yet, no TLS probe) are left out.
-        yield from (f for f in (success, duration, status, expiry) if f.samples)
+        yield from (f for f in (success, duration, status, failure, expiry) if f.samples)

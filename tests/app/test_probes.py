@@ -92,7 +92,8 @@ async def test_unexpected_status_fails(prober: Prober) -> None:
         result = await prober.probe(ProbeSpec("web", f"{base}/missing"))
         expected = await prober.probe(ProbeSpec("web", f"{base}/missing", expect_status=(404,)))
     assert not result.success and result.status_code == 404
-    assert expected.success and expected.status_code == 404
+    assert result.reason == "status"
+    assert expected.success and expected.status_code == 404 and expected.reason is None
 
 
 async def test_redirects_followed_or_not(prober: Prober) -> None:
@@ -111,7 +112,7 @@ async def test_timeout_fails_after_the_timeout(prober: Prober) -> None:
     async with serve() as base:
         result = await prober.probe(ProbeSpec("web", f"{base}/hang", timeout=0.3))
     assert not result.success and result.status_code == 0
-    assert result.error == "timeout"
+    assert result.error == "timeout" and result.reason == "timeout"
     assert 0.3 <= result.duration < 1.5
 
 
@@ -120,6 +121,7 @@ async def test_connection_refused_fails_fast(prober: Prober) -> None:
     assert not result.success and result.status_code == 0
     assert result.duration < 1.0
     assert result.error is not None and "Connect" in result.error
+    assert result.reason == "refused"
 
 
 async def test_https_reports_certificate_expiry(prober: Prober, tls) -> None:
@@ -136,6 +138,12 @@ async def test_https_with_untrusted_certificate_fails(prober: Prober, tls) -> No
         result = await prober.probe(ProbeSpec("tls", f"{base}/healthz"))
     assert not result.success and result.status_code == 0
     assert result.error is not None and "Certificate" in result.error
+    assert result.reason == "tls"
+
+
+async def test_unresolvable_name_fails_as_dns(prober: Prober) -> None:
+    result = await prober.probe(ProbeSpec("web", "http://opslens-probe.invalid/", timeout=3))
+    assert not result.success and result.reason == "dns"
 
 
 async def test_collector_labels_and_scrape_never_waits_for_a_probe(prober: Prober, tls) -> None:
@@ -163,6 +171,17 @@ async def test_collector_labels_and_scrape_never_waits_for_a_probe(prober: Probe
         pending.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await pending
+        assert value("opslens_probe_failure", {**shop, "reason": "status"}) is None
+
+
+async def test_collector_says_why_a_probe_failed(prober: Prober) -> None:
+    gone = ProbePoller(ProbeSpec("gone", f"http://127.0.0.1:{free_port()}/"), prober)
+    registry = CollectorRegistry()
+    registry.register(ProbeCollector([gone]))
+    await gone.poll()
+    labels = {"probe": "gone", "service": ""}
+    assert registry.get_sample_value("probe_success", labels) == 0
+    assert registry.get_sample_value("opslens_probe_failure", {**labels, "reason": "refused"}) == 1
 
 
 async def test_probe_source_logs_failure_once(prober: Prober, caplog) -> None:

@@ -42,6 +42,8 @@ POLL_TIMEOUT = 8  # seconds: longer than a rate-limited forge poll (6 attempts, 
 CE_FAULTS = {"throttle": "throttled", "server": "server_error", "hang": "timeout", "auth": "auth"}
 FORGE_FAULTS = {"server": "server_error", "ratelimit": "throttled", "hang": "timeout"}
 PROBE_FAULTS = ("refuse", "hang", "expired")
+# The reason `opslens_probe_failure` gives for each fault.
+PROBE_REASONS = {"refuse": "refused", "hang": "timeout", "expired": "tls"}
 
 
 @dataclass
@@ -347,10 +349,14 @@ def test_probe_target_fault_is_data(rig: Rig, fault: str) -> None:
         failed = agent.wait_for("probe_success", 0.0, probe=probe)
         # The prober worked: the source stays up, as blackbox's probe does.
         assert up(failed, "app", f"probe:{probe}") == 1
+        # ...and says why the target failed.
+        reason = PROBE_REASONS[fault]
+        assert pick(failed, "opslens_probe_failure", probe=probe, reason=reason) == 1
         if fault == "hang":
             duration = pick(failed, "probe_duration_seconds", probe=probe)
             assert duration is not None and 0.9 < duration < 3
         assert agent.alive
     finally:
         target.set_fault(None)
-    agent.wait_for("probe_success", 1.0, probe=probe)
+    recovered = agent.wait_for("probe_success", 1.0, probe=probe)
+    assert pick(recovered, "opslens_probe_failure", probe=probe) is None

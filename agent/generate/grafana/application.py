@@ -198,6 +198,16 @@ def _probes(config: Config) -> list[Panel]:
             h=4,
             thresholds=((None, "green"), (probes.slow_seconds, "red")),
         ),
+        stat(
+            "Failing probes and why",
+            Query(f"opslens_probe_failure{{{SEL}}}", "{{probe}}: {{reason}}"),
+            w=24,
+            thresholds=((None, "red"),),
+            names=True,
+            no_value="every probe succeeds",
+            description="Why each failing probe failed: timeout, refused, tls, dns, connection "
+            "or status (docs/metrics.md).",
+        ),
     ]
     if features.https_probe(config):
         # Plain-HTTP probes have no certificate to expire.

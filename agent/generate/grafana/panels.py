@@ -133,6 +133,7 @@ def stat(
     mapping: Mapping | None = None,
     decimals: int | None = None,
     names: bool = False,
+    no_value: str = "",
 ) -> sdk_stat.Panel:
     """Show a big number per series of an instant query, coloured by thresholds."""
     panel = _setup(
@@ -154,6 +155,9 @@ def stat(
         panel.mappings(mappings(mapping))
     if decimals is not None:
         panel.decimals(decimals)
+    if no_value:
+        # Where no series is the good state (a gauge present only while failing).
+        panel.no_value(no_value)
     return panel
 
 
