@@ -23,6 +23,7 @@ from .config import (
 from .forge import GitHubPoller, GitLabPoller
 from .git import GitTagPoller
 from .ingest import Ingestor
+from .records import OUT_OF_RANGE
 from .snapshot import Snapshot, compute
 from .store import EventStore, Sink
 
@@ -147,7 +148,7 @@ class DoraExporter:
         return [
             (p.name, reason, p.dropped[reason])
             for p in self._source_pollers
-            for reason in sorted({"out_of_range", *p.dropped})
+            for reason in sorted({OUT_OF_RANGE, *p.dropped})
         ]
 
     def generation(self) -> int:

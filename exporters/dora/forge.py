@@ -31,6 +31,7 @@ from .parse_github import deployment_key as github_key
 from .parse_gitlab import deployment_key as gitlab_key
 from .records import (
     HOTFIX_REF,
+    OUT_OF_RANGE,
     BadInput,
     Batch,
     Commit,
@@ -48,7 +49,6 @@ from .store import Sink
 log = logging.getLogger("opslens.dora.forge")
 
 Progress = Callable[[int, int], None]
-OUT_OF_RANGE = "out_of_range"
 
 GITHUB_PR = re.compile(r"\(#(\d+)\)\s*$|^Merge pull request #(\d+) from ")
 GITLAB_MR = re.compile(r"See merge request [\w./-]*!(\d+)")

@@ -20,6 +20,7 @@ from exporters.base import Clock, SourceError
 
 from .config import DoraConfig, GitSource
 from .records import (
+    OUT_OF_RANGE,
     Batch,
     Deployment,
     OutOfRange,
@@ -116,7 +117,7 @@ class GitTagPoller:
         try:
             in_range(ts, what, self._clock())
         except OutOfRange as exc:
-            self.dropped["out_of_range"] += 1
+            self.dropped[OUT_OF_RANGE] += 1
             log.warning("dora %s: dropped %s", self.name, exc)
             return False
         return True

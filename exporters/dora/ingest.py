@@ -25,7 +25,7 @@ from .parse_alertmanager import parse_alertmanager
 from .parse_events import parse_events
 from .parse_github import parse_github, repo_name
 from .parse_gitlab import parse_gitlab, project_matches
-from .records import BadInput, Batch, check_records
+from .records import BadInput, Batch, check_records, unprintable
 from .store import RejectedBatch, StoreError, Submit
 
 log = logging.getLogger("opslens.dora.ingest")
@@ -226,8 +226,8 @@ def _delivery(headers: Headers, *names: str) -> str | None:
     """
     for name in names:
         if value := headers.get(name):
-            if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in value):
-                raise BadInput(name, "header is not valid UTF-8 or holds control characters")
+            if problem := unprintable(value):
+                raise BadInput(name, f"header {problem}")
             return value
     return None
 

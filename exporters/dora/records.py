@@ -37,9 +37,11 @@ MAX_TEXT = 200
 # bug (a zero or year-9999 date) that would pin gauges such as the last deployment time.
 EARLIEST = 946684800.0  # 2000-01-01T00:00:00Z
 LATEST_AHEAD = 86400.0
+# The reason pollers count an item dropped for a time outside that range under.
+OUT_OF_RANGE = "out_of_range"
 
 
-def _unprintable(value: str) -> str | None:
+def unprintable(value: str) -> str | None:
     """Why a string cannot be stored or exposed: a control character or a lone surrogate."""
     for ch in value:
         code = ord(ch)
@@ -56,7 +58,7 @@ def checked_text(value: Any, where: str, limit: int = MAX_TEXT) -> str:
         value = str(value)
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise BadInput(where, f"expected a non-empty string of at most {limit} characters")
-    if problem := _unprintable(value):
+    if problem := unprintable(value):
         raise BadInput(where, problem)
     return value.strip()
 
@@ -68,7 +70,7 @@ def label_value(value: Any, where: str) -> str:
 
 def printable(value: Any, where: str) -> Any:
     """`value` unchanged if it is not a string or is printable; BadInput naming `where` if not."""
-    if isinstance(value, str) and (problem := _unprintable(value)):
+    if isinstance(value, str) and (problem := unprintable(value)):
         raise BadInput(where, problem)
     return value
 

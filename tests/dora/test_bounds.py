@@ -145,7 +145,7 @@ async def test_delivery_headers_that_are_not_utf8_are_a_400(agent: AgentFactory)
     assert await raw_reply(port, github, body) == (
         400,
         {
-            "error": "header is not valid UTF-8 or holds control characters",
+            "error": "header must not contain unpaired surrogates (not valid UTF-8)",
             "field": "X-GitHub-Delivery",
         },
     )
