@@ -153,8 +153,8 @@ async def _reload(state: AgentState) -> list[str]:
     except ConfigError as exc:
         return [str(p) for p in exc.problems]
     fixed = ("listen", "data_dir", "max_connections", "idle_timeout")
-    if any(getattr(config.agent, k) != getattr(old.config.agent, k) for k in fixed):
-        log.warning("agent.%s take effect at the next restart", ", agent.".join(fixed))
+    if changed := [k for k in fixed if getattr(config.agent, k) != getattr(old.config.agent, k)]:
+        log.warning("agent.%s: takes effect at the next restart", ", agent.".join(changed))
     settings = replace(old, config=config)
     try:
         exporters = [build_exporter(n, config, settings.context) for n in settings.exporters]

@@ -81,6 +81,21 @@ async def test_a_bad_config_is_refused_and_the_old_one_keeps_running(
     assert stamp in body  # the last success is still the first load
 
 
+async def test_reload_names_only_the_changed_restart_settings(
+    aiohttp_client,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = tmp_path / "opslens.yaml"
+    text = GOOD.format(name="p", port=free_port())
+    path.write_text(text)
+    client = await aiohttp_client(create_app(settings(path, tmp_path)))
+    path.write_text(text + "agent: {max_connections: 50}\n")
+    assert (await client.post("/-/reload")).status == 200
+    restart = [r.getMessage() for r in caplog.records if "next restart" in r.getMessage()]
+    assert restart == ["agent.max_connections: takes effect at the next restart"]
+
+
 def test_sighup_reloads_a_running_agent(tmp_path: Path) -> None:
     path = tmp_path / "opslens.yaml"
     path.write_text(GOOD.format(name="old", port=free_port()))
