@@ -17,7 +17,6 @@ finished when its last successful row finished; it ships the PR merge commits th
 from __future__ import annotations
 
 import csv
-import os
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SHARED_DATA
+from tests.support.procs import unavailable
 
 from .conftest import CONFIG, Agent, AgentFactory, value
 
@@ -35,9 +35,7 @@ MINUTE = 60.0
 def rows(name: str) -> list[dict[str, str]]:
     path = FIXTURES / name
     if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing DevLake fixture {path}")
-        pytest.skip(f"DevLake fixtures not present: {path}")
+        unavailable(f"DevLake fixtures not present: {path}")
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from exporters.dora.parse_github import parse_github
 from exporters.dora.parse_gitlab import parse_gitlab
 from exporters.dora.records import NEW_BRANCH, BadInput, Commit, Deployment, Incident, parse_time
 from tests.conftest import SHARED_DATA
+from tests.support.procs import unavailable
 
 WEBHOOKS = SHARED_DATA / "webhooks"
 PROD = ["production"]
@@ -28,9 +28,7 @@ def t(text: str) -> float:
 def load(name: str) -> Any:
     path = WEBHOOKS / name
     if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"missing shared sample {path}")
-        pytest.skip(f"shared sample data not present: {path}")
+        unavailable(f"shared sample data not present: {path}")
     return json.loads(path.read_text())
 
 

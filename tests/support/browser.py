@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.support.procs import unavailable
 
 INSTALL = "apt-get install chromium (or run `make test`)"
 FLAGS = (
@@ -69,9 +68,7 @@ def chromium() -> str:
         if path:
             return path
     message = f"chromium not found: {INSTALL}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(message)
 
 
 def _run(args: list[str], timeout: float = 90.0) -> subprocess.CompletedProcess[str]:

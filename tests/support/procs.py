@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -25,7 +26,11 @@ def require(binary: str) -> str:
     path = shutil.which(binary)
     if path:
         return path
-    message = f"{binary} not found: {INSTALL}"
+    unavailable(f"{binary} not found: {INSTALL}")
+
+
+def unavailable(message: str) -> NoReturn:
+    """A test's prerequisite is missing: fail under CI=true (never a silent skip there)."""
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
